@@ -1,0 +1,66 @@
+//! Jobsprint's HTTP surface: GraphQL at `/graphql`, health, readiness and
+//! Prometheus metrics. `app()` builds the whole router so tests can drive it
+//! directly or through a real socket.
+
+pub mod config;
+pub mod graphql;
+mod http;
+pub mod identity;
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use commands::Commands;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+
+pub use config::ApiConfig;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The write side.
+    pub commands: Arc<Commands>,
+    /// The database, for reads.
+    pub pool: PgPool,
+    /// Renders `/metrics`; `None` when no recorder is installed.
+    pub metrics: Option<PrometheusHandle>,
+    /// The GraphQL schema.
+    pub schema: graphql::JobsprintSchema,
+}
+
+impl AppState {
+    /// State for a server over `pool` and `commands`.
+    pub fn new(
+        config: &ApiConfig,
+        pool: PgPool,
+        commands: Arc<Commands>,
+        metrics: Option<PrometheusHandle>,
+    ) -> Self {
+        let schema = graphql::schema(config, pool.clone(), commands.clone());
+        Self {
+            commands,
+            pool,
+            metrics,
+            schema,
+        }
+    }
+}
+
+/// The whole HTTP application.
+pub fn app(config: &ApiConfig, state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/graphql",
+            get(graphql::graphiql).post(graphql::graphql_handler),
+        )
+        .route("/healthz", get(http::healthz))
+        .route("/readyz", get(http::readyz))
+        .route("/metrics", get(http::metrics))
+        .with_state(state)
+        .layer(axum::middleware::from_fn(http::observe))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            config.body_limit_bytes,
+        ))
+}

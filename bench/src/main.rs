@@ -1,0 +1,111 @@
+//! `make bench`: Jobsprint's benchmark scenarios against the real database,
+//! printed as one table.
+//!
+//! 1. Commands per second through the command layer with 1, 8 and 32
+//!    clients, next to the same machine's raw PostgreSQL insert rate for
+//!    rows of the same size, measured in the same run (goal: ≥ 0.7 of raw).
+//! 2. Command latency on an aggregate with 10 events and with 10,000 events
+//!    (goal: p50 ratio < 1.2).
+
+mod latency;
+mod setup;
+mod throughput;
+
+use clap::Parser;
+
+/// Benchmark settings.
+#[derive(Parser, Debug)]
+#[command(name = "jobsprint-bench")]
+struct Args {
+    /// The server to benchmark on; a `jobsprint_bench` database is (re)made there.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    /// Seconds each throughput measurement runs.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Client counts for the throughput scenario.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    clients: Vec<usize>,
+    /// Events in the long-lived aggregate of the latency scenario.
+    #[arg(long, default_value_t = 10_000)]
+    long_events: usize,
+    /// Commands timed per aggregate size in the latency scenario.
+    #[arg(long, default_value_t = 300)]
+    samples: usize,
+}
+
+/// One printed row.
+pub struct Row {
+    scenario: String,
+    measured: String,
+    baseline: String,
+    ratio: f64,
+    goal: &'static str,
+    met: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let pool = setup::fresh_database(
+        &args.database_url,
+        args.clients.iter().copied().max().unwrap_or(1),
+    )
+    .await?;
+    let mut rows = Vec::new();
+    eprintln!("bench: throughput, {} s per measurement", args.seconds);
+    for &clients in &args.clients {
+        rows.push(throughput::run(&pool, clients, args.seconds).await?);
+    }
+    eprintln!("bench: latency, 10 vs {} events", args.long_events);
+    rows.extend(latency::run(&pool, args.long_events, args.samples).await?);
+    print_table(&rows);
+    Ok(())
+}
+
+fn print_table(rows: &[Row]) {
+    let header = ["scenario", "measured", "baseline", "ratio", "goal", "met"];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.scenario.clone(),
+                r.measured.clone(),
+                r.baseline.clone(),
+                format!("{:.2}", r.ratio),
+                r.goal.to_owned(),
+                if r.met { "yes" } else { "NO" }.to_owned(),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..6)
+        .map(|i| {
+            cells
+                .iter()
+                .map(|c| c[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |values: [&str; 6]| {
+        let padded: Vec<String> = values
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect();
+        println!("| {} |", padded.join(" | "));
+    };
+    line(header);
+    println!(
+        "|{}|",
+        widths
+            .iter()
+            .map(|w| "-".repeat(w + 2))
+            .collect::<Vec<_>>()
+            .join("|")
+    );
+    for c in &cells {
+        line([&c[0], &c[1], &c[2], &c[3], &c[4], &c[5]]);
+    }
+}

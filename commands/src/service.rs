@@ -1,0 +1,320 @@
+//! The command layer: one cqrs-es framework per aggregate over the shared
+//! event store, with command-id deduplication, expected-version checks and
+//! bounded retries on write races.
+
+use std::time::{Duration, Instant};
+
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore};
+use domain::command::Command;
+use domain::error::{DomainError, ErrorKind};
+use domain::execution::Execution;
+use domain::integration::Integration;
+use domain::workflow::Workflow;
+use sqlx::{PgPool, Row};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::context::CommandContext;
+use crate::error::{from_aggregate_error, CommandError};
+use crate::event_store::SnapshotStore;
+use crate::secrets::Keyring;
+use crate::store::{EventRepository, Written};
+
+type Store<A> = SnapshotStore<A>;
+type Framework<A> = CqrsFramework<A, Store<A>>;
+
+/// How the command layer is set up.
+#[derive(Debug, Clone)]
+pub struct CommandConfig {
+    /// A snapshot is written every this many events, so loading an aggregate
+    /// costs at most one snapshot plus this many events.
+    pub snapshot_every: usize,
+    /// Attempts for a command sent without an expected version that lost a
+    /// write race (each attempt re-validates against the new state).
+    pub max_attempts: u32,
+    /// The keys integration credentials are sealed with; `None` refuses
+    /// commands that carry credentials.
+    pub keyring: Option<Keyring>,
+}
+
+impl Default for CommandConfig {
+    fn default() -> Self {
+        Self {
+            snapshot_every: 20,
+            max_attempts: 5,
+            keyring: None,
+        }
+    }
+}
+
+/// The result of an accepted command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandOutcome {
+    /// The aggregate the command addressed.
+    pub aggregate_id: String,
+    /// The aggregate's version after the command.
+    pub version: u64,
+    /// The global position of the aggregate's last event.
+    pub position: i64,
+    /// The command id the result belongs to.
+    pub command_id: Uuid,
+    /// True when this command id had already been applied and this is its
+    /// recorded result.
+    pub duplicate: bool,
+}
+
+/// Entry point of the write side.
+pub struct Commands {
+    pub(crate) pool: PgPool,
+    repo: EventRepository,
+    pub(crate) workflows: Framework<Workflow>,
+    pub(crate) integrations: Framework<Integration>,
+    pub(crate) executions: Framework<Execution>,
+    pub(crate) workflow_store: Store<Workflow>,
+    pub(crate) config: CommandConfig,
+}
+
+impl Commands {
+    /// The command layer over the event store in `pool`.
+    pub fn new(pool: PgPool, config: CommandConfig) -> Self {
+        let repo = EventRepository::new(pool.clone());
+        let every = config.snapshot_every;
+        Self {
+            workflows: CqrsFramework::new(snapshot_store(&repo, every), vec![], ()),
+            integrations: CqrsFramework::new(snapshot_store(&repo, every), vec![], ()),
+            executions: CqrsFramework::new(snapshot_store(&repo, every), vec![], ()),
+            workflow_store: snapshot_store(&repo, every),
+            repo,
+            pool,
+            config,
+        }
+    }
+
+    /// The pool commands write through.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Loads the current state of a workflow, for commands that depend on it.
+    pub(crate) async fn load_workflow(&self, id: &str) -> Result<Workflow, CommandError> {
+        let context = self
+            .workflow_store
+            .load_aggregate(id)
+            .await
+            .map_err(from_aggregate_error::<domain::workflow::WorkflowError>)?;
+        Ok(context.aggregate)
+    }
+
+    /// Runs one command against one aggregate through its framework.
+    pub(crate) async fn execute<A, B>(
+        &self,
+        framework: &Framework<A>,
+        name: &'static str,
+        ctx: &CommandContext,
+        aggregate_id: &str,
+        body: B,
+        expected_version: Option<u64>,
+    ) -> Result<CommandOutcome, CommandError>
+    where
+        A: Aggregate<Command = Command<B>, Services = ()>,
+        A::Error: DomainError,
+        B: Clone,
+    {
+        let command_id = ctx.command_id.unwrap_or_else(Uuid::now_v7);
+        let span = tracing::info_span!(
+            "command",
+            command = name,
+            aggregate_type = A::TYPE,
+            aggregate_id,
+            %command_id,
+            tenant_id = %ctx.tenant_id,
+            trace_id = %ctx.trace_id,
+        );
+        let started = Instant::now();
+        let result = async {
+            if ctx.command_id.is_some() {
+                if let Some(done) = self
+                    .recorded(command_id, ctx, A::TYPE, aggregate_id)
+                    .await?
+                {
+                    return Ok(done);
+                }
+            }
+            self.execute_fresh(
+                framework,
+                ctx,
+                command_id,
+                aggregate_id,
+                body,
+                expected_version,
+            )
+            .await
+        }
+        .instrument(span.clone())
+        .await;
+        let outcome = match &result {
+            Ok(done) if done.duplicate => "duplicate",
+            Ok(_) => "accepted",
+            Err(err) => err.outcome(),
+        };
+        metrics::counter!("jobsprint_commands_total",
+            "aggregate" => A::TYPE, "command" => name, "outcome" => outcome)
+        .increment(1);
+        metrics::histogram!("jobsprint_command_duration_seconds", "aggregate" => A::TYPE, "command" => name)
+            .record(started.elapsed().as_secs_f64());
+        span.in_scope(|| match &result {
+            Ok(done) => tracing::info!(
+                version = done.version,
+                position = done.position,
+                outcome,
+                "command applied"
+            ),
+            Err(CommandError::Rejected { .. } | CommandError::Conflict(_)) => {
+                tracing::info!(error = %result.as_ref().unwrap_err(), outcome, "command refused")
+            }
+            Err(err) => tracing::error!(error = %err, outcome, "command failed"),
+        });
+        result
+    }
+
+    async fn execute_fresh<A, B>(
+        &self,
+        framework: &Framework<A>,
+        ctx: &CommandContext,
+        command_id: Uuid,
+        aggregate_id: &str,
+        body: B,
+        expected_version: Option<u64>,
+    ) -> Result<CommandOutcome, CommandError>
+    where
+        A: Aggregate<Command = Command<B>, Services = ()>,
+        A::Error: DomainError,
+        B: Clone,
+    {
+        let metadata = ctx.metadata(command_id).to_map();
+        let mut attempt = 1;
+        loop {
+            let command = Command::new(ctx.tenant_id, body.clone()).expecting(expected_version);
+            match framework
+                .execute_with_metadata(aggregate_id, command, metadata.clone())
+                .await
+            {
+                Ok(()) => {
+                    if let Some(written) = self.repo.take_written(command_id) {
+                        return Ok(outcome(aggregate_id, command_id, written, false));
+                    }
+                    // Accepted as a no-op. If this very command id was applied
+                    // meanwhile (a concurrent retry), answer with its result.
+                    if ctx.command_id.is_some() {
+                        if let Some(done) = self
+                            .recorded(command_id, ctx, A::TYPE, aggregate_id)
+                            .await?
+                        {
+                            return Ok(done);
+                        }
+                    }
+                    let written = self.last_written(A::TYPE, aggregate_id).await?;
+                    return Ok(outcome(aggregate_id, command_id, written, false));
+                }
+                Err(AggregateError::AggregateConflict) => {
+                    // Lost a race: either the same command id committed first
+                    // (answer with its result) or another command did.
+                    if let Some(done) = self
+                        .recorded(command_id, ctx, A::TYPE, aggregate_id)
+                        .await?
+                    {
+                        return Ok(done);
+                    }
+                    if expected_version.is_some() || attempt >= self.config.max_attempts {
+                        return Err(CommandError::Conflict(format!(
+                            "{} {aggregate_id} was changed by another command at the same time; reload it and retry",
+                            A::TYPE.to_lowercase()
+                        )));
+                    }
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 3)).await;
+                }
+                Err(err) => return Err(from_aggregate_error(err)),
+            }
+        }
+    }
+
+    /// The recorded result of a command id already applied, if any.
+    async fn recorded(
+        &self,
+        command_id: Uuid,
+        ctx: &CommandContext,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Option<CommandOutcome>, CommandError> {
+        let row = sqlx::query(
+            "SELECT tenant_id, aggregate_type, aggregate_id, version, position
+               FROM command_log WHERE command_id = $1",
+        )
+        .bind(command_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let same_target = row.get::<Uuid, _>("tenant_id") == ctx.tenant_id.0
+            && row.get::<String, _>("aggregate_type") == aggregate_type
+            && row.get::<String, _>("aggregate_id") == aggregate_id;
+        if !same_target {
+            return Err(CommandError::rejected(
+                ErrorKind::Conflict,
+                format!("command id {command_id} was already used for another command; send a new command id"),
+            ));
+        }
+        let written = Written {
+            version: row.get::<i64, _>("version") as u64,
+            position: row.get("position"),
+        };
+        Ok(Some(outcome(aggregate_id, command_id, written, true)))
+    }
+
+    /// Version and position of an aggregate's last event, for commands that
+    /// were accepted as idempotent repeats and wrote nothing.
+    async fn last_written(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Written, CommandError> {
+        let row = sqlx::query(
+            "SELECT sequence, global_position FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = $2
+              ORDER BY sequence DESC LIMIT 1",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map_or(
+            Written {
+                version: 0,
+                position: 0,
+            },
+            |row| Written {
+                version: row.get::<i64, _>("sequence") as u64,
+                position: row.get("global_position"),
+            },
+        ))
+    }
+}
+
+fn snapshot_store<A: Aggregate + Send + Sync>(repo: &EventRepository, every: usize) -> Store<A> {
+    SnapshotStore::new(repo.clone(), every)
+}
+
+fn outcome(
+    aggregate_id: &str,
+    command_id: Uuid,
+    written: Written,
+    duplicate: bool,
+) -> CommandOutcome {
+    CommandOutcome {
+        aggregate_id: aggregate_id.to_owned(),
+        version: written.version,
+        position: written.position,
+        command_id,
+        duplicate,
+    }
+}

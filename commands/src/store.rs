@@ -1,0 +1,269 @@
+//! The PostgreSQL event repository: postgres-es for reads, our own writes.
+//!
+//! Writes are ours (docs/adr/0001-postgresql-event-store.md) so that the
+//! `command_log` row of a command is written in the same statement as its
+//! events (a retried command id is recognised even after a crash) and so the
+//! global position of the last event comes back to the caller.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
+use cqrs_es::Aggregate;
+use postgres_es::PostgresEventRepository;
+use serde_json::Value;
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use domain::metadata::{COMMAND_ID, TENANT_ID};
+
+/// What a command that wrote events left in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// The aggregate's version (sequence of its last event) after the command.
+    pub version: u64,
+    /// The global position of the last event the command wrote.
+    pub position: i64,
+}
+
+/// A `PersistedEventRepository` over the `events`, `snapshots` and
+/// `command_log` tables.
+#[derive(Clone)]
+pub struct EventRepository {
+    pool: PgPool,
+    reader: Arc<PostgresEventRepository>,
+    written: Arc<Mutex<HashMap<Uuid, Written>>>,
+}
+
+impl EventRepository {
+    /// A repository on `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            reader: Arc::new(PostgresEventRepository::new(pool.clone())),
+            pool,
+            written: Arc::default(),
+        }
+    }
+
+    /// Takes what the command with `command_id` wrote in this process, if it
+    /// wrote anything.
+    pub fn take_written(&self, command_id: Uuid) -> Option<Written> {
+        self.written
+            .lock()
+            .expect("written-outcomes lock poisoned")
+            .remove(&command_id)
+    }
+
+    /// Appends `events` (all of one aggregate, in sequence order) and, when
+    /// given, replaces the aggregate's snapshot, in one transaction.
+    pub async fn append(
+        &self,
+        aggregate_type: &str,
+        events: &[SerializedEvent],
+        snapshot: Option<Snapshot>,
+    ) -> Result<(), PersistenceError> {
+        let written = self
+            .append_in_tx(aggregate_type, events, snapshot)
+            .await
+            .map_err(persistence_error)?;
+        if let Some((command_id, written)) = written {
+            self.written
+                .lock()
+                .expect("written-outcomes lock poisoned")
+                .insert(command_id, written);
+        }
+        Ok(())
+    }
+
+    async fn append_in_tx(
+        &self,
+        aggregate_type: &str,
+        events: &[SerializedEvent],
+        snapshot: Option<Snapshot>,
+    ) -> Result<Option<(Uuid, Written)>, sqlx::Error> {
+        let Some(first) = events.first() else {
+            return Ok(None);
+        };
+        let command_id = meta_uuid(&first.metadata, COMMAND_ID);
+        let tenant_id = meta_uuid(&first.metadata, TENANT_ID);
+        let command = command_id.zip(tenant_id);
+        let written = match snapshot {
+            // One statement, one round trip, atomic on its own.
+            None => insert_events(&self.pool, aggregate_type, events, command).await?,
+            Some(snapshot) => {
+                let mut tx = self.pool.begin().await?;
+                let written = insert_events(&mut *tx, aggregate_type, events, command).await?;
+                upsert_snapshot(&mut tx, aggregate_type, &first.aggregate_id, &snapshot).await?;
+                tx.commit().await?;
+                written
+            }
+        };
+        Ok(command_id.map(|id| (id, written)))
+    }
+}
+
+/// A snapshot to install with a batch of events.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The aggregate state after the batch, as JSON.
+    pub payload: Value,
+    /// The sequence of the last event folded into `payload`.
+    pub last_sequence: u64,
+    /// This snapshot's number: the previous one's plus one.
+    pub number: u64,
+}
+
+fn meta_uuid(metadata: &Value, key: &str) -> Option<Uuid> {
+    metadata.get(key)?.as_str()?.parse().ok()
+}
+
+const INSERT_EVENTS: &str = "
+WITH inserted AS (
+    INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+    SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload::json, e.metadata::json
+      FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
+        AS e(sequence, event_type, event_version, payload, metadata)
+    RETURNING sequence, global_position
+), logged AS (
+    INSERT INTO command_log (command_id, tenant_id, aggregate_type, aggregate_id, version, position)
+    SELECT $8, $9, $1, $2, max(sequence), max(global_position) FROM inserted
+     WHERE $8::uuid IS NOT NULL
+    RETURNING version
+)
+SELECT max(sequence) AS version, max(global_position) AS position FROM inserted";
+
+async fn insert_events<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    aggregate_type: &str,
+    events: &[SerializedEvent],
+    command: Option<(Uuid, Uuid)>,
+) -> Result<Written, sqlx::Error> {
+    let mut sequences = Vec::with_capacity(events.len());
+    let mut types = Vec::with_capacity(events.len());
+    let mut versions = Vec::with_capacity(events.len());
+    let mut payloads = Vec::with_capacity(events.len());
+    let mut metadata = Vec::with_capacity(events.len());
+    for event in events {
+        sequences.push(event.sequence as i64);
+        types.push(event.event_type.as_str());
+        versions.push(event.event_version.as_str());
+        payloads.push(event.payload.to_string());
+        metadata.push(event.metadata.to_string());
+    }
+    let row = sqlx::query(INSERT_EVENTS)
+        .bind(aggregate_type)
+        .bind(&events[0].aggregate_id)
+        .bind(&sequences)
+        .bind(&types)
+        .bind(&versions)
+        .bind(&payloads)
+        .bind(&metadata)
+        .bind(command.map(|(command_id, _)| command_id))
+        .bind(command.map(|(_, tenant_id)| tenant_id))
+        .fetch_one(executor)
+        .await?;
+    Ok(Written {
+        version: row.get::<i64, _>("version") as u64,
+        position: row.get("position"),
+    })
+}
+
+async fn upsert_snapshot(
+    tx: &mut sqlx::PgConnection,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    snapshot: &Snapshot,
+) -> Result<(), sqlx::Error> {
+    // The snapshot number is compare-and-set: two writers that both saw
+    // snapshot n cannot both install n + 1.
+    let result = sqlx::query(
+        "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, current_snapshot, payload)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
+            SET last_sequence = EXCLUDED.last_sequence,
+                current_snapshot = EXCLUDED.current_snapshot,
+                payload = EXCLUDED.payload
+          WHERE snapshots.current_snapshot = EXCLUDED.current_snapshot - 1",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(snapshot.last_sequence as i64)
+    .bind(snapshot.number as i64)
+    .bind(&snapshot.payload)
+    .execute(&mut *tx)
+    .await?;
+    if result.rows_affected() == 0 {
+        return Err(sqlx::Error::RowNotFound);
+    }
+    Ok(())
+}
+
+fn persistence_error(err: sqlx::Error) -> PersistenceError {
+    match &err {
+        // A unique violation is another writer (or the same command id) that
+        // got there first; a lost snapshot compare-and-set is the same race.
+        sqlx::Error::RowNotFound => PersistenceError::OptimisticLockError,
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            PersistenceError::OptimisticLockError
+        }
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => {
+            PersistenceError::ConnectionError(Box::new(err))
+        }
+        _ => PersistenceError::UnknownError(Box::new(err)),
+    }
+}
+
+impl PersistedEventRepository for EventRepository {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.reader.get_events::<A>(aggregate_id).await
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.reader
+            .get_last_events::<A>(aggregate_id, last_sequence)
+            .await
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        self.reader.get_snapshot::<A>(aggregate_id).await
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        // Only reached through cqrs-es's own PersistedEventStore, which we do
+        // not commit through (see crate::event_store); kept correct anyway.
+        let last_sequence = events.last().map_or(0, |e| e.sequence as u64);
+        let snapshot = snapshot_update.map(|(_, payload, number)| Snapshot {
+            payload,
+            last_sequence,
+            number: number as u64,
+        });
+        self.append(A::TYPE, events, snapshot).await
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        self.reader.stream_events::<A>(aggregate_id).await
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        self.reader.stream_all_events::<A>().await
+    }
+}

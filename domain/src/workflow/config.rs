@@ -1,0 +1,146 @@
+//! Per-type rules for node configs, and the duration format shared by
+//! `delay` and `wait_for_signal` nodes.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::parse::json_type;
+use super::{DefinitionError, Node, NodeType};
+
+/// HTTP methods an `http` node may use.
+pub const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// A value that is not a valid duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be a positive duration such as \"500ms\", \"30s\", \"5m\", \"2h\", \"1d\" or a positive integer of seconds (found {found})")]
+pub struct DurationError {
+    /// The rejected value, rendered as JSON.
+    pub found: String,
+}
+
+/// Reads a duration: a string of digits followed by `ms`, `s`, `m`, `h` or
+/// `d`, or a positive integer of seconds. Zero is rejected.
+pub fn parse_duration(value: &Value) -> Result<Duration, DurationError> {
+    let error = || DurationError {
+        found: value.to_string(),
+    };
+    let duration = match value {
+        Value::Number(n) => n.as_u64().map(Duration::from_secs).ok_or_else(error)?,
+        Value::String(s) => {
+            let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(error)?;
+            let (digits, unit) = s.split_at(split);
+            let amount: u64 = digits.parse().map_err(|_| error())?;
+            let seconds_per_unit = match unit {
+                "ms" => return nonzero(Duration::from_millis(amount)).ok_or_else(error),
+                "s" => 1,
+                "m" => 60,
+                "h" => 3_600,
+                "d" => 86_400,
+                _ => return Err(error()),
+            };
+            amount
+                .checked_mul(seconds_per_unit)
+                .map(Duration::from_secs)
+                .ok_or_else(error)?
+        }
+        _ => return Err(error()),
+    };
+    nonzero(duration).ok_or_else(error)
+}
+
+fn nonzero(duration: Duration) -> Option<Duration> {
+    (!duration.is_zero()).then_some(duration)
+}
+
+/// Checks a node's config against the rules of its type.
+pub(super) fn check(node: &Node) -> Result<(), DefinitionError> {
+    let invalid = |problem: String| DefinitionError::InvalidConfig {
+        node: node.id.clone(),
+        node_type: node.node_type,
+        problem,
+    };
+    let config = node.config.as_object().ok_or_else(|| {
+        invalid(format!(
+            "config must be a JSON object (found {})",
+            json_type(&node.config)
+        ))
+    })?;
+    check_fields(node.node_type, config).map_err(invalid)
+}
+
+fn check_fields(node_type: NodeType, config: &Map<String, Value>) -> Result<(), String> {
+    match node_type {
+        NodeType::Http => {
+            required_text(config, "url")?;
+            if let Some(method) = config.get("method") {
+                let valid = method.as_str().is_some_and(|m| HTTP_METHODS.contains(&m));
+                if !valid {
+                    return Err(format!(
+                        "'method' must be one of {} (found {method})",
+                        HTTP_METHODS.join(", ")
+                    ));
+                }
+            }
+            if let Some(timeout) = config.get("timeout_ms") {
+                if timeout.as_u64().is_none_or(|ms| ms == 0) {
+                    return Err(format!(
+                        "'timeout_ms' must be a positive integer of milliseconds (found {timeout})"
+                    ));
+                }
+            }
+            Ok(())
+        }
+        NodeType::Transform | NodeType::Condition => required_text(config, "expression"),
+        NodeType::Delay => match config.get("duration") {
+            None => Err("'duration' is required, e.g. \"30s\"".to_owned()),
+            Some(value) => duration_field("duration", value),
+        },
+        NodeType::Code => {
+            required_text(config, "source")?;
+            match config.get("language") {
+                None => Ok(()),
+                Some(Value::String(language)) if language == "javascript" => Ok(()),
+                Some(other) => Err(format!(
+                    "'language' must be \"javascript\", the only supported language (found {other})"
+                )),
+            }
+        }
+        NodeType::Ai => required_text(config, "prompt"),
+        NodeType::Integration => {
+            required_text(config, "integration_id")?;
+            let id = config["integration_id"].as_str().unwrap_or_default();
+            if uuid::Uuid::parse_str(id).is_err() {
+                return Err(format!(
+                    "'integration_id' must be the UUID of a registered integration (found \"{id}\")"
+                ));
+            }
+            required_text(config, "action")
+        }
+        NodeType::WaitForSignal => {
+            required_text(config, "signal")?;
+            match config.get("timeout") {
+                None | Some(Value::Null) => Ok(()),
+                Some(value) => duration_field("timeout", value),
+            }
+        }
+    }
+}
+
+fn required_text(config: &Map<String, Value>, field: &str) -> Result<(), String> {
+    match config.get(field) {
+        None => Err(format!("'{field}' is required (a non-empty string)")),
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(()),
+        Some(Value::String(_)) => Err(format!("'{field}' must not be empty")),
+        Some(other) => Err(format!(
+            "'{field}' must be a non-empty string (found {})",
+            json_type(other)
+        )),
+    }
+}
+
+fn duration_field(field: &str, value: &Value) -> Result<(), String> {
+    parse_duration(value)
+        .map(|_| ())
+        .map_err(|err| format!("'{field}' {err}"))
+}

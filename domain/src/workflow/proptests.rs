@@ -1,0 +1,178 @@
+//! Property tests: replaying the events of any command sequence rebuilds
+//! the state `handle` left, rejected commands change nothing, and every
+//! event survives a JSON round trip.
+
+use proptest::prelude::*;
+use serde_json::json;
+
+use super::*;
+use crate::ids::WorkflowId;
+use crate::test_support::{replay, run, strategies, OTHER_TENANT};
+
+fn small_definition() -> impl Strategy<Value = WorkflowDefinition> {
+    (0..3u8, any::<bool>()).prop_map(|(tag, chained)| {
+        let mut definition = WorkflowDefinition {
+            nodes: vec![Node {
+                id: "a".into(),
+                node_type: NodeType::Transform,
+                config: json!({ "expression": format!("v{tag}") }),
+            }],
+            edges: vec![],
+            trigger: Trigger::Manual,
+        };
+        if chained {
+            definition.nodes.push(Node {
+                id: "b".into(),
+                node_type: NodeType::Delay,
+                config: json!({ "duration": "5s" }),
+            });
+            definition.edges.push(Edge {
+                from: "a".into(),
+                to: "b".into(),
+                when: None,
+            });
+        }
+        definition
+    })
+}
+
+fn command() -> impl Strategy<Value = Command<WorkflowCommand>> {
+    let name = prop::sample::select(vec!["Report", " Report ", "Digest", "", "Alerts"]);
+    let body = prop_oneof![
+        (name.clone(), small_definition()).prop_map(|(name, definition)| WorkflowCommand::Create {
+            name: name.into(),
+            description: "d".into(),
+            definition,
+        }),
+        small_definition().prop_map(|definition| WorkflowCommand::UpdateDefinition { definition }),
+        (0..4u32).prop_map(|version| WorkflowCommand::Publish { version }),
+        Just(WorkflowCommand::Unpublish),
+        name.prop_map(|name| WorkflowCommand::Rename { name: name.into() }),
+        Just(WorkflowCommand::Archive),
+    ];
+    let tenant = prop_oneof![9 => Just(TenantId::DEFAULT), 1 => Just(OTHER_TENANT)];
+    let expected = prop_oneof![4 => Just(None), 1 => (0..6u64).prop_map(Some)];
+    (tenant, expected, body)
+        .prop_map(|(tenant, expected, body)| Command::new(tenant, body).expecting(expected))
+}
+
+fn event() -> impl Strategy<Value = WorkflowEvent> {
+    let definition = (
+        prop::collection::vec(
+            (
+                strategies::text(),
+                prop::sample::select(NodeType::ALL.to_vec()),
+                strategies::json(),
+            ),
+            0..4,
+        ),
+        prop::collection::vec(
+            (
+                strategies::text(),
+                strategies::text(),
+                prop::option::of(strategies::text()),
+            ),
+            0..4,
+        ),
+        trigger(),
+    )
+        .prop_map(|(nodes, edges, trigger)| WorkflowDefinition {
+            nodes: nodes
+                .into_iter()
+                .map(|(id, node_type, config)| Node {
+                    id,
+                    node_type,
+                    config,
+                })
+                .collect(),
+            edges: edges
+                .into_iter()
+                .map(|(from, to, when)| Edge { from, to, when })
+                .collect(),
+            trigger,
+        });
+    prop_oneof![
+        (strategies::uuid(), strategies::text(), strategies::text()).prop_map(
+            |(tenant, name, description)| WorkflowEvent::WorkflowCreated {
+                tenant_id: TenantId(tenant),
+                name,
+                description,
+            }
+        ),
+        (any::<u32>(), definition).prop_map(|(version, definition)| {
+            WorkflowEvent::WorkflowVersionCreated {
+                version,
+                definition,
+            }
+        }),
+        (any::<u32>(), any::<Option<u32>>())
+            .prop_map(|(version, previous)| WorkflowEvent::WorkflowPublished { version, previous }),
+        any::<u32>().prop_map(|version| WorkflowEvent::WorkflowUnpublished { version }),
+        (strategies::text(), strategies::text())
+            .prop_map(|(from, to)| WorkflowEvent::WorkflowRenamed { from, to }),
+        Just(WorkflowEvent::WorkflowArchived),
+    ]
+}
+
+fn trigger() -> impl Strategy<Value = Trigger> {
+    let status = prop::sample::select(vec![
+        CompletionStatus::Succeeded,
+        CompletionStatus::Failed,
+        CompletionStatus::Cancelled,
+        CompletionStatus::TimedOut,
+        CompletionStatus::Any,
+    ]);
+    prop_oneof![
+        Just(Trigger::Manual),
+        Just(Trigger::Webhook),
+        (strategies::text(), strategies::text())
+            .prop_map(|(cron, timezone)| Trigger::Schedule { cron, timezone }),
+        (strategies::uuid(), status).prop_map(|(id, on_status)| Trigger::Event {
+            workflow_id: WorkflowId(id),
+            on_status,
+        }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn replaying_events_rebuilds_the_handled_state(
+        first in small_definition(),
+        commands in prop::collection::vec(command(), 1..30),
+    ) {
+        let create = WorkflowCommand::Create {
+            name: "Report".into(),
+            description: String::new(),
+            definition: first,
+        };
+        let mut state = Workflow::default();
+        let mut events = Vec::new();
+        let mut accepted = 0;
+        for command in std::iter::once(Command::new(TenantId::DEFAULT, create)).chain(commands) {
+            let before = state.clone();
+            match run(&mut state, command) {
+                Ok(written) => {
+                    accepted += 1;
+                    events.extend(written);
+                }
+                Err(_) => prop_assert_eq!(&state, &before, "a rejection must not change the state"),
+            }
+        }
+        prop_assert!(accepted >= 1, "the first command always creates the workflow");
+        prop_assert_eq!(state.version(), events.len() as u64);
+        let replayed: Workflow = replay(events);
+        prop_assert_eq!(
+            serde_json::to_value(&replayed).unwrap(),
+            serde_json::to_value(&state).unwrap()
+        );
+        // The snapshot form loads back to the same state.
+        let snapshot = serde_json::to_value(&state).unwrap();
+        prop_assert_eq!(serde_json::from_value::<Workflow>(snapshot).unwrap(), state);
+    }
+
+    #[test]
+    fn every_event_survives_a_json_round_trip(event in event()) {
+        let json = serde_json::to_string(&event).unwrap();
+        prop_assert_eq!(serde_json::from_str::<WorkflowEvent>(&json).unwrap(), event);
+    }
+}

@@ -1,0 +1,100 @@
+//! The `jobsprint` binary: `serve` the API, `migrate` the database.
+
+mod config;
+mod telemetry;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+use crate::config::{DatabaseArgs, ServeArgs};
+
+/// Jobsprint: an event-sourced automation backend.
+#[derive(Parser)]
+#[command(name = "jobsprint", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrates the database, then serves GraphQL, health and metrics over HTTP.
+    Serve(ServeArgs),
+    /// Applies the database migrations that are not applied yet, then exits.
+    Migrate(DatabaseArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            telemetry::init(args.database.log_format);
+            serve(args).await
+        }
+        Command::Migrate(args) => {
+            telemetry::init(args.log_format);
+            let pool = connect(&args).await?;
+            commands::migrate::run(&pool)
+                .await
+                .context("migrating the database")?;
+            tracing::info!("database is up to date");
+            Ok(())
+        }
+    }
+}
+
+async fn connect(args: &DatabaseArgs) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(args.db_max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect(&args.database_url)
+        .await
+        .with_context(|| format!("connecting to {}", config::redact(&args.database_url)))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let metrics = telemetry::install_metrics()?;
+    let pool = connect(&args.database).await?;
+    commands::migrate::run(&pool)
+        .await
+        .context("migrating the database")?;
+    let command_config = args.command_config()?;
+    let api_config = args.api_config();
+    let commands = Arc::new(commands::Commands::new(pool.clone(), command_config));
+    let state = api::AppState::new(&api_config, pool, commands, Some(metrics));
+    let app = api::app(&api_config, state);
+    let listener = tokio::net::TcpListener::bind(&args.http_addr)
+        .await
+        .with_context(|| format!("binding {}", args.http_addr))?;
+    tracing::info!(addr = %listener.local_addr()?, "serving GraphQL at /graphql");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
