@@ -59,6 +59,7 @@ pub async fn run(pool: &PgPool, clients: usize, seconds: u64) -> anyhow::Result<
     .await?;
 
     let raw_pool = pool.clone();
+    let run_id = uuid::Uuid::now_v7();
     let raw_rate = rate(clients, duration, move |client, n| {
         let (pool, payload, metadata) = (raw_pool.clone(), payload.clone(), metadata.clone());
         async move {
@@ -66,7 +67,7 @@ pub async fn run(pool: &PgPool, clients: usize, seconds: u64) -> anyhow::Result<
                 "INSERT INTO bench_raw (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
                  VALUES ('Workflow', $1, $2, 'WorkflowRenamed', '1', $3::json, $4::json)",
             )
-            .bind(format!("raw-{client}"))
+            .bind(format!("raw-{run_id}-{client}"))
             .bind(n as i64 + 1)
             .bind(&payload)
             .bind(&metadata)

@@ -143,5 +143,8 @@ mod tests {
         let other = WorkflowId(Uuid::from_u128(43));
         assert_ne!(a, ExecutionId::for_idempotency_key(t, other, "order-1"));
         assert_eq!(a.0.get_version_num(), 5);
+        // Pinned: a different id for the same key would let a retried
+        // request start a second execution.
+        assert_eq!(a.to_string(), "14009327-7e17-5ff7-b811-7a7658352fa6");
     }
 }

@@ -16,6 +16,8 @@ mod steps;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod signal_tests;
+#[cfg(test)]
 mod step_tests;
 #[cfg(test)]
 mod tests;

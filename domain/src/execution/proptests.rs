@@ -36,24 +36,24 @@ fn trigger() -> impl Strategy<Value = ExecutionTrigger> {
 
 fn command() -> impl Strategy<Value = Command<ExecutionCommand>> {
     let body = prop_oneof![
-        1 => (0..3u128, 0..3u32).prop_map(|(w, workflow_version)| ExecutionCommand::Start {
+        2 => (0..3u128, 0..3u32).prop_map(|(w, workflow_version)| ExecutionCommand::Start {
             workflow_id: WorkflowId(uuid::Uuid::from_u128(w)),
             workflow_version,
             input: json!({}),
             trigger: ExecutionTrigger::Manual,
             idempotency_key: None,
         }),
-        6 => node().prop_map(|node_id| ExecutionCommand::ScheduleStep { node_id }),
-        6 => node().prop_map(|node_id| ExecutionCommand::StartStepAttempt { node_id }),
-        5 => (node(), output()).prop_map(|(node_id, output)| ExecutionCommand::CompleteStep { node_id, output }),
-        4 => (node(), any::<bool>()).prop_map(|(node_id, retryable)| ExecutionCommand::FailStep {
+        20 => node().prop_map(|node_id| ExecutionCommand::ScheduleStep { node_id }),
+        20 => node().prop_map(|node_id| ExecutionCommand::StartStepAttempt { node_id }),
+        15 => (node(), output()).prop_map(|(node_id, output)| ExecutionCommand::CompleteStep { node_id, output }),
+        12 => (node(), any::<bool>()).prop_map(|(node_id, retryable)| ExecutionCommand::FailStep {
             node_id,
             error: "e".into(),
             retryable,
         }),
-        4 => (node(), strategies::instant()).prop_map(|(node_id, at)| ExecutionCommand::ScheduleRetry { node_id, at }),
-        3 => (node(), signal()).prop_map(|(node_id, signal)| ExecutionCommand::WaitForSignal { node_id, signal }),
-        3 => (signal(), output()).prop_map(|(signal, payload)| ExecutionCommand::ReceiveSignal { signal, payload }),
+        12 => (node(), strategies::instant()).prop_map(|(node_id, at)| ExecutionCommand::ScheduleRetry { node_id, at }),
+        10 => (node(), signal()).prop_map(|(node_id, signal)| ExecutionCommand::WaitForSignal { node_id, signal }),
+        10 => (signal(), output()).prop_map(|(signal, payload)| ExecutionCommand::ReceiveSignal { signal, payload }),
         1 => prop::option::of(strategies::text()).prop_map(|reason| ExecutionCommand::Cancel { reason }),
         1 => output().prop_map(|output| ExecutionCommand::Complete { output }),
         1 => Just(ExecutionCommand::Fail { error: "boom".into() }),

@@ -8,20 +8,20 @@ use super::tests::{and, cmd, started, Given};
 use super::*;
 use crate::error::{DomainError, ErrorKind};
 
-fn scheduled(node: &str) -> ExecutionEvent {
+pub(super) fn scheduled(node: &str) -> ExecutionEvent {
     ExecutionEvent::StepScheduled {
         node_id: node.into(),
     }
 }
 
-fn attempt(node: &str, attempt: u32) -> ExecutionEvent {
+pub(super) fn attempt(node: &str, attempt: u32) -> ExecutionEvent {
     ExecutionEvent::StepAttemptStarted {
         node_id: node.into(),
         attempt,
     }
 }
 
-fn failed(node: &str, attempt: u32, retryable: bool) -> ExecutionEvent {
+pub(super) fn failed(node: &str, attempt: u32, retryable: bool) -> ExecutionEvent {
     ExecutionEvent::StepFailed {
         node_id: node.into(),
         attempt,
@@ -30,22 +30,22 @@ fn failed(node: &str, attempt: u32, retryable: bool) -> ExecutionEvent {
     }
 }
 
-fn waiting(node: &str, signal: &str) -> ExecutionEvent {
+pub(super) fn waiting(node: &str, signal: &str) -> ExecutionEvent {
     ExecutionEvent::StepWaitingForSignal {
         node_id: node.into(),
         signal: signal.into(),
     }
 }
 
-fn running(node: &str) -> Vec<ExecutionEvent> {
+pub(super) fn running(node: &str) -> Vec<ExecutionEvent> {
     and(started(), [scheduled(node), attempt(node, 1)])
 }
 
-fn at() -> chrono::DateTime<Utc> {
+pub(super) fn at() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()
 }
 
-fn rejects(given: Vec<ExecutionEvent>, body: ExecutionCommand, message: &str) {
+pub(super) fn rejects(given: Vec<ExecutionEvent>, body: ExecutionCommand, message: &str) {
     let err = Given::with(())
         .given(given)
         .when(cmd(body))
@@ -55,33 +55,37 @@ fn rejects(given: Vec<ExecutionEvent>, body: ExecutionCommand, message: &str) {
     assert_ne!(err.kind(), ErrorKind::NotFound);
 }
 
-fn accepts(given: Vec<ExecutionEvent>, body: ExecutionCommand, events: Vec<ExecutionEvent>) {
+pub(super) fn accepts(
+    given: Vec<ExecutionEvent>,
+    body: ExecutionCommand,
+    events: Vec<ExecutionEvent>,
+) {
     Given::with(())
         .given(given)
         .when(cmd(body))
         .then_expect_events(events);
 }
 
-fn schedule(node: &str) -> ExecutionCommand {
+pub(super) fn schedule(node: &str) -> ExecutionCommand {
     ExecutionCommand::ScheduleStep {
         node_id: node.into(),
     }
 }
 
-fn start_attempt(node: &str) -> ExecutionCommand {
+pub(super) fn start_attempt(node: &str) -> ExecutionCommand {
     ExecutionCommand::StartStepAttempt {
         node_id: node.into(),
     }
 }
 
-fn complete(node: &str, output: serde_json::Value) -> ExecutionCommand {
+pub(super) fn complete(node: &str, output: serde_json::Value) -> ExecutionCommand {
     ExecutionCommand::CompleteStep {
         node_id: node.into(),
         output,
     }
 }
 
-fn fail(node: &str, retryable: bool) -> ExecutionCommand {
+pub(super) fn fail(node: &str, retryable: bool) -> ExecutionCommand {
     ExecutionCommand::FailStep {
         node_id: node.into(),
         error: "503".into(),
@@ -322,111 +326,4 @@ fn schedule_retry_requires_a_retryable_failure() {
         body(),
         "step 'a' was not scheduled; schedule it first",
     );
-}
-
-#[test]
-fn wait_for_signal_pauses_a_running_step() {
-    let body = ExecutionCommand::WaitForSignal {
-        node_id: "a".into(),
-        signal: "approved".into(),
-    };
-    accepts(running("a"), body, vec![waiting("a", "approved")]);
-    let state: Execution =
-        crate::test_support::replay(and(running("a"), [waiting("a", "approved")]));
-    assert_eq!(
-        state.step("a").and_then(StepState::waiting_for),
-        Some("approved")
-    );
-}
-
-#[test]
-fn wait_for_signal_requires_a_running_step_and_a_free_signal() {
-    let wait = |node: &str, signal: &str| ExecutionCommand::WaitForSignal {
-        node_id: node.into(),
-        signal: signal.into(),
-    };
-    rejects(
-        and(started(), [scheduled("a")]),
-        wait("a", "s"),
-        "step 'a' was not started; start an attempt first",
-    );
-    rejects(
-        and(running("a"), [waiting("a", "s")]),
-        wait("a", "t"),
-        "step 'a' is waiting for signal 's'; deliver the signal first",
-    );
-    let two = and(
-        running("a"),
-        [waiting("a", "s"), scheduled("b"), attempt("b", 1)],
-    );
-    rejects(
-        two,
-        wait("b", "s"),
-        "step 'a' is already waiting for signal 's'; use a distinct signal name per step",
-    );
-    let err = Given::with(())
-        .given(running("a"))
-        .when(cmd(wait("a", "")))
-        .inspect_result()
-        .unwrap_err();
-    assert_eq!(
-        (err.kind(), err.to_string().as_str()),
-        (ErrorKind::Validation, "signal must not be empty")
-    );
-}
-
-#[test]
-fn receive_signal_resumes_the_waiting_step() {
-    let body = ExecutionCommand::ReceiveSignal {
-        signal: "approved".into(),
-        payload: json!({"by": "ann"}),
-    };
-    let given = and(running("a"), [waiting("a", "approved")]);
-    let received = ExecutionEvent::SignalReceived {
-        node_id: "a".into(),
-        signal: "approved".into(),
-        payload: json!({"by": "ann"}),
-    };
-    accepts(given.clone(), body, vec![received.clone()]);
-    // The step runs again; the engine then completes it like any other.
-    let resumed = and(given, [received]);
-    let state: Execution = crate::test_support::replay(resumed.clone());
-    assert_eq!(
-        state.step("a").map(StepState::status),
-        Some(StepStatus::Running)
-    );
-    assert_eq!(state.step("a").and_then(StepState::waiting_for), None);
-    accepts(
-        resumed,
-        complete("a", json!({"by": "ann"})),
-        vec![ExecutionEvent::StepCompleted {
-            node_id: "a".into(),
-            attempt: 1,
-            output: json!({"by": "ann"}),
-        }],
-    );
-}
-
-#[test]
-fn receive_signal_requires_a_waiting_step() {
-    let body = || ExecutionCommand::ReceiveSignal {
-        signal: "approved".into(),
-        payload: json!(null),
-    };
-    rejects(
-        running("a"),
-        body(),
-        "no step is waiting for signal 'approved'; check the signal name",
-    );
-    let received = ExecutionEvent::SignalReceived {
-        node_id: "a".into(),
-        signal: "approved".into(),
-        payload: json!(null),
-    };
-    let err = Given::with(())
-        .given(and(running("a"), [waiting("a", "approved"), received]))
-        .when(cmd(body()))
-        .inspect_result()
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidState);
 }

@@ -26,7 +26,7 @@ fn sealed() -> impl Strategy<Value = SealedSecret> {
 fn command() -> impl Strategy<Value = Command<IntegrationCommand>> {
     let config = prop::sample::select(vec![json!({}), json!({"a": 1}), json!({"a": 2}), json!([])]);
     let body = prop_oneof![
-        (
+        1 => (
             prop::sample::select(vec!["slack", "Bad Kind", "http-2"]),
             config.clone(),
             prop::option::of(sealed())
@@ -37,10 +37,10 @@ fn command() -> impl Strategy<Value = Command<IntegrationCommand>> {
                 config,
                 credentials,
             }),
-        config.prop_map(|config| IntegrationCommand::UpdateConfig { config }),
-        sealed().prop_map(|credentials| IntegrationCommand::RotateCredentials { credentials }),
-        any::<bool>().prop_map(|enabled| IntegrationCommand::SetEnabled { enabled }),
-        (
+        3 => config.prop_map(|config| IntegrationCommand::UpdateConfig { config }),
+        3 => sealed().prop_map(|credentials| IntegrationCommand::RotateCredentials { credentials }),
+        3 => any::<bool>().prop_map(|enabled| IntegrationCommand::SetEnabled { enabled }),
+        3 => (
             any::<bool>(),
             prop::option::of(strategies::text()),
             any::<Option<u64>>(),
@@ -54,7 +54,7 @@ fn command() -> impl Strategy<Value = Command<IntegrationCommand>> {
                     checked_at,
                 }
             }),
-        Just(IntegrationCommand::Remove),
+        1 => Just(IntegrationCommand::Remove),
     ];
     let tenant = prop_oneof![9 => Just(TenantId::DEFAULT), 1 => Just(OTHER_TENANT)];
     let expected = prop_oneof![4 => Just(None), 1 => (0..6u64).prop_map(Some)];

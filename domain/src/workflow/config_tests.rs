@@ -1,6 +1,8 @@
 //! One test per node-config rule: the message names the node, its type and
 //! the field, and says what a valid value looks like.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 use super::*;
@@ -131,4 +133,32 @@ fn wait_for_signal_needs_a_signal_and_a_valid_timeout() {
         "nodes": [{ "id": "n1", "type": "wait_for_signal", "config": {"signal": "ok"} }]
     }))
     .expect("the timeout is optional");
+}
+
+#[test]
+fn durations_accept_units_and_whole_seconds() {
+    let cases = [
+        (json!("500ms"), Duration::from_millis(500)),
+        (json!("30s"), Duration::from_secs(30)),
+        (json!("5m"), Duration::from_secs(300)),
+        (json!("2h"), Duration::from_secs(7200)),
+        (json!("1d"), Duration::from_secs(86_400)),
+        (json!(45), Duration::from_secs(45)),
+    ];
+    for (value, expected) in cases {
+        assert_eq!(parse_duration(&value), Ok(expected), "{value}");
+    }
+    for bad in [
+        json!("0s"),
+        json!(0),
+        json!(-3),
+        json!(1.5),
+        json!("5 m"),
+        json!("m"),
+        json!("3w"),
+        json!(null),
+    ] {
+        assert!(parse_duration(&bad).is_err(), "{bad}");
+    }
+    assert!(parse_duration(&json!("99999999999999999999d")).is_err());
 }

@@ -19,6 +19,8 @@ mod config_tests;
 #[cfg(test)]
 mod definition_tests;
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;

@@ -39,16 +39,16 @@ fn small_definition() -> impl Strategy<Value = WorkflowDefinition> {
 fn command() -> impl Strategy<Value = Command<WorkflowCommand>> {
     let name = prop::sample::select(vec!["Report", " Report ", "Digest", "", "Alerts"]);
     let body = prop_oneof![
-        (name.clone(), small_definition()).prop_map(|(name, definition)| WorkflowCommand::Create {
+        1 => (name.clone(), small_definition()).prop_map(|(name, definition)| WorkflowCommand::Create {
             name: name.into(),
             description: "d".into(),
             definition,
         }),
-        small_definition().prop_map(|definition| WorkflowCommand::UpdateDefinition { definition }),
-        (0..4u32).prop_map(|version| WorkflowCommand::Publish { version }),
-        Just(WorkflowCommand::Unpublish),
-        name.prop_map(|name| WorkflowCommand::Rename { name: name.into() }),
-        Just(WorkflowCommand::Archive),
+        3 => small_definition().prop_map(|definition| WorkflowCommand::UpdateDefinition { definition }),
+        3 => (0..4u32).prop_map(|version| WorkflowCommand::Publish { version }),
+        3 => Just(WorkflowCommand::Unpublish),
+        3 => name.prop_map(|name| WorkflowCommand::Rename { name: name.into() }),
+        1 => Just(WorkflowCommand::Archive),
     ];
     let tenant = prop_oneof![9 => Just(TenantId::DEFAULT), 1 => Just(OTHER_TENANT)];
     let expected = prop_oneof![4 => Just(None), 1 => (0..6u64).prop_map(Some)];

@@ -159,7 +159,7 @@ pub(super) fn schedule(cron: &str, timezone: &str) -> Result<(Cron, Tz), Definit
         .parse()
         .map_err(|err| DefinitionError::InvalidCron {
             cron: cron.to_owned(),
-            reason: err.to_string(),
+            reason: cron_problem(cron, &err.to_string()),
         })?;
     let tz = timezone
         .parse::<Tz>()
@@ -167,4 +167,53 @@ pub(super) fn schedule(cron: &str, timezone: &str) -> Result<(Cron, Tz), Definit
             timezone: timezone.to_owned(),
         })?;
     Ok((parsed, tz))
+}
+
+/// Turns croner's error into a sentence that names the bad field: croner
+/// says "Number out of bounds." without saying where.
+fn cron_problem(cron: &str, croner_message: &str) -> String {
+    const FIVE: [&str; 5] = ["minute", "hour", "day-of-month", "month", "day-of-week"];
+    const SIX: [&str; 6] = [
+        "second",
+        "minute",
+        "hour",
+        "day-of-month",
+        "month",
+        "day-of-week",
+    ];
+    let detail = croner_message
+        .trim_start_matches("Component error: ")
+        .trim_start_matches("Invalid pattern: ")
+        .trim_end_matches('.')
+        .to_lowercase();
+    let trimmed = cron.trim();
+    if trimmed.is_empty() {
+        return "it is empty".to_owned();
+    }
+    if trimmed.starts_with('@') {
+        return detail;
+    }
+    let fields: Vec<&str> = trimmed.split_whitespace().collect();
+    let names: &[&str] = match fields.len() {
+        5 => &FIVE,
+        6 => &SIX,
+        count => return format!("it has {count} fields"),
+    };
+    // Probe each field alone, the others as '*', to find the culprit.
+    for (position, field) in fields.iter().enumerate() {
+        let probe: Vec<&str> = (0..fields.len())
+            .map(|other| if other == position { *field } else { "*" })
+            .collect();
+        if Cron::new(&probe.join(" "))
+            .with_seconds_optional()
+            .parse()
+            .is_err()
+        {
+            return format!(
+                "the {} field '{field}' is not valid ({detail})",
+                names[position]
+            );
+        }
+    }
+    detail
 }
