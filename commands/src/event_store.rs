@@ -7,34 +7,44 @@
 //! the state drifts by one per snapshot). Here the snapshot is the state the
 //! handler left, which already holds every new event exactly once
 //! (docs/adr/0002-cqrs-es.md).
+//!
+//! Committed states are kept in an [`AggregateCache`]; a load served from it
+//! is reported to the command layer, which re-decides anything but a
+//! committed write on fresh state.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore, SerializedEvent};
 use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore};
 
+use crate::cache::{AggregateCache, Cached};
 use crate::store::{EventRepository, Snapshot};
+use crate::write_scope;
 
 /// An event store that snapshots every `every` events.
 pub struct SnapshotStore<A: Aggregate + Send + Sync> {
     repo: EventRepository,
     loader: PersistedEventStore<EventRepository, A>,
     every: usize,
+    cache: Arc<AggregateCache<A>>,
 }
 
-impl<A: Aggregate + Send + Sync> SnapshotStore<A> {
-    /// A store over `repo` writing a snapshot every `every` events.
-    pub fn new(repo: EventRepository, every: usize) -> Self {
+impl<A: Aggregate + Send + Sync + Clone> SnapshotStore<A> {
+    /// A store over `repo` writing a snapshot every `every` events and
+    /// keeping committed states in `cache`.
+    pub fn new(repo: EventRepository, every: usize, cache: Arc<AggregateCache<A>>) -> Self {
         let every = every.max(1);
         Self {
             loader: PersistedEventStore::new_snapshot_store(repo.clone(), every),
             repo,
             every,
+            cache,
         }
     }
 }
 
-impl<A: Aggregate + Send + Sync> EventStore<A> for SnapshotStore<A> {
+impl<A: Aggregate + Send + Sync + Clone> EventStore<A> for SnapshotStore<A> {
     type AC = EventStoreAggregateContext<A>;
 
     async fn load_events(
@@ -48,6 +58,15 @@ impl<A: Aggregate + Send + Sync> EventStore<A> for SnapshotStore<A> {
         &self,
         aggregate_id: &str,
     ) -> Result<Self::AC, AggregateError<A::Error>> {
+        if let Some(cached) = self.cache.get(aggregate_id) {
+            write_scope::report_from_cache();
+            return Ok(EventStoreAggregateContext {
+                aggregate_id: aggregate_id.to_owned(),
+                aggregate: cached.aggregate,
+                current_sequence: cached.sequence,
+                current_snapshot: cached.snapshot,
+            });
+        }
         self.loader.load_aggregate(aggregate_id).await
     }
 
@@ -88,7 +107,20 @@ impl<A: Aggregate + Send + Sync> EventStore<A> for SnapshotStore<A> {
         } else {
             None
         };
-        self.repo.append(A::TYPE, &serialized, snapshot).await?;
+        let snapshot_number = snapshot.as_ref().map(|s| s.number as usize);
+        if let Err(err) = self.repo.append(A::TYPE, &serialized, snapshot).await {
+            // Whatever happened, the cached state can no longer be trusted.
+            self.cache.remove(&context.aggregate_id);
+            return Err(err.into());
+        }
+        self.cache.put(
+            &context.aggregate_id,
+            Cached {
+                aggregate: context.aggregate,
+                sequence: after,
+                snapshot: snapshot_number.or(context.current_snapshot),
+            },
+        );
         Ok(envelopes)
     }
 }

@@ -5,6 +5,7 @@
 //! optional expected version (a stale one is a conflict) and the metadata
 //! that ties its events to a tenant, an actor, a cause and a trace.
 
+pub mod cache;
 pub mod context;
 pub mod error;
 pub mod event_store;
@@ -15,6 +16,7 @@ pub mod secrets;
 pub mod service;
 pub mod store;
 pub mod workflows;
+mod write_scope;
 
 pub use context::CommandContext;
 pub use error::CommandError;

@@ -2,6 +2,7 @@
 //! event store, with command-id deduplication, expected-version checks and
 //! bounded retries on write races.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore};
@@ -14,14 +15,33 @@ use sqlx::{PgPool, Row};
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::cache::AggregateCache;
 use crate::context::CommandContext;
 use crate::error::{from_aggregate_error, CommandError};
 use crate::event_store::SnapshotStore;
 use crate::secrets::Keyring;
 use crate::store::{EventRepository, Written};
+use crate::write_scope;
 
 type Store<A> = SnapshotStore<A>;
 type Framework<A> = CqrsFramework<A, Store<A>>;
+
+/// One aggregate type's framework and the cache its store fills.
+pub(crate) struct Lane<A: Aggregate<Services = ()> + Clone> {
+    framework: Framework<A>,
+    cache: Arc<AggregateCache<A>>,
+}
+
+impl<A: Aggregate<Services = ()> + Clone> Lane<A> {
+    fn new(repo: &EventRepository, config: &CommandConfig) -> Self {
+        let cache = Arc::new(AggregateCache::new(config.cache_capacity));
+        let store = SnapshotStore::new(repo.clone(), config.snapshot_every, cache.clone());
+        Self {
+            framework: CqrsFramework::new(store, vec![], ()),
+            cache,
+        }
+    }
+}
 
 /// How the command layer is set up.
 #[derive(Debug, Clone)]
@@ -35,6 +55,9 @@ pub struct CommandConfig {
     /// The keys integration credentials are sealed with; `None` refuses
     /// commands that carry credentials.
     pub keyring: Option<Keyring>,
+    /// Aggregates whose last committed state is kept in memory, per
+    /// aggregate type; 0 loads every aggregate from the store each time.
+    pub cache_capacity: usize,
 }
 
 impl Default for CommandConfig {
@@ -43,6 +66,7 @@ impl Default for CommandConfig {
             snapshot_every: 20,
             max_attempts: 5,
             keyring: None,
+            cache_capacity: 10_000,
         }
     }
 }
@@ -66,10 +90,9 @@ pub struct CommandOutcome {
 /// Entry point of the write side.
 pub struct Commands {
     pub(crate) pool: PgPool,
-    repo: EventRepository,
-    pub(crate) workflows: Framework<Workflow>,
-    pub(crate) integrations: Framework<Integration>,
-    pub(crate) executions: Framework<Execution>,
+    pub(crate) workflows: Lane<Workflow>,
+    pub(crate) integrations: Lane<Integration>,
+    pub(crate) executions: Lane<Execution>,
     pub(crate) workflow_store: Store<Workflow>,
     pub(crate) config: CommandConfig,
 }
@@ -78,13 +101,17 @@ impl Commands {
     /// The command layer over the event store in `pool`.
     pub fn new(pool: PgPool, config: CommandConfig) -> Self {
         let repo = EventRepository::new(pool.clone());
-        let every = config.snapshot_every;
         Self {
-            workflows: CqrsFramework::new(snapshot_store(&repo, every), vec![], ()),
-            integrations: CqrsFramework::new(snapshot_store(&repo, every), vec![], ()),
-            executions: CqrsFramework::new(snapshot_store(&repo, every), vec![], ()),
-            workflow_store: snapshot_store(&repo, every),
-            repo,
+            workflows: Lane::new(&repo, &config),
+            integrations: Lane::new(&repo, &config),
+            executions: Lane::new(&repo, &config),
+            // Reads for other aggregates' decisions never use a cache: a
+            // state another process changed must be seen.
+            workflow_store: SnapshotStore::new(
+                repo.clone(),
+                config.snapshot_every,
+                Arc::new(AggregateCache::new(0)),
+            ),
             pool,
             config,
         }
@@ -108,7 +135,7 @@ impl Commands {
     /// Runs one command against one aggregate through its framework.
     pub(crate) async fn execute<A, B>(
         &self,
-        framework: &Framework<A>,
+        lane: &Lane<A>,
         name: &'static str,
         ctx: &CommandContext,
         aggregate_id: &str,
@@ -116,7 +143,7 @@ impl Commands {
         expected_version: Option<u64>,
     ) -> Result<CommandOutcome, CommandError>
     where
-        A: Aggregate<Command = Command<B>, Services = ()>,
+        A: Aggregate<Command = Command<B>, Services = ()> + Clone,
         A::Error: DomainError,
         B: Clone,
     {
@@ -140,15 +167,8 @@ impl Commands {
                     return Ok(done);
                 }
             }
-            self.execute_fresh(
-                framework,
-                ctx,
-                command_id,
-                aggregate_id,
-                body,
-                expected_version,
-            )
-            .await
+            self.execute_fresh(lane, ctx, command_id, aggregate_id, body, expected_version)
+                .await
         }
         .instrument(span.clone())
         .await;
@@ -179,7 +199,7 @@ impl Commands {
 
     async fn execute_fresh<A, B>(
         &self,
-        framework: &Framework<A>,
+        lane: &Lane<A>,
         ctx: &CommandContext,
         command_id: Uuid,
         aggregate_id: &str,
@@ -187,7 +207,7 @@ impl Commands {
         expected_version: Option<u64>,
     ) -> Result<CommandOutcome, CommandError>
     where
-        A: Aggregate<Command = Command<B>, Services = ()>,
+        A: Aggregate<Command = Command<B>, Services = ()> + Clone,
         A::Error: DomainError,
         B: Clone,
     {
@@ -195,13 +215,20 @@ impl Commands {
         let mut attempt = 1;
         loop {
             let command = Command::new(ctx.tenant_id, body.clone()).expecting(expected_version);
-            match framework
-                .execute_with_metadata(aggregate_id, command, metadata.clone())
-                .await
-            {
+            let run = lane
+                .framework
+                .execute_with_metadata(aggregate_id, command, metadata.clone());
+            let (result, report) = write_scope::run(ctx.command_id.is_some(), run).await;
+            match result {
                 Ok(()) => {
-                    if let Some(written) = self.repo.take_written(command_id) {
+                    if let Some(written) = report.written {
                         return Ok(outcome(aggregate_id, command_id, written, false));
+                    }
+                    if report.from_cache {
+                        // A no-op decided on a cached state may be stale:
+                        // decide again on the stored state.
+                        lane.cache.remove(aggregate_id);
+                        continue;
                     }
                     // Accepted as a no-op. If this very command id was applied
                     // meanwhile (a concurrent retry), answer with its result.
@@ -215,6 +242,10 @@ impl Commands {
                     }
                     let written = self.last_written(A::TYPE, aggregate_id).await?;
                     return Ok(outcome(aggregate_id, command_id, written, false));
+                }
+                Err(AggregateError::UserError(_)) if report.from_cache => {
+                    // Same for a rejection: only the stored state may reject.
+                    lane.cache.remove(aggregate_id);
                 }
                 Err(AggregateError::AggregateConflict) => {
                     // Lost a race: either the same command id committed first
@@ -298,10 +329,6 @@ impl Commands {
             },
         ))
     }
-}
-
-fn snapshot_store<A: Aggregate + Send + Sync>(repo: &EventRepository, every: usize) -> Store<A> {
-    SnapshotStore::new(repo.clone(), every)
 }
 
 fn outcome(

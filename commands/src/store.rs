@@ -5,8 +5,7 @@
 //! events (a retried command id is recognised even after a crash) and so the
 //! global position of the last event comes back to the caller.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
@@ -18,6 +17,8 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use domain::metadata::{COMMAND_ID, TENANT_ID};
+
+use crate::write_scope;
 
 /// What a command that wrote events left in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +35,6 @@ pub struct Written {
 pub struct EventRepository {
     pool: PgPool,
     reader: Arc<PostgresEventRepository>,
-    written: Arc<Mutex<HashMap<Uuid, Written>>>,
 }
 
 impl EventRepository {
@@ -43,17 +43,7 @@ impl EventRepository {
         Self {
             reader: Arc::new(PostgresEventRepository::new(pool.clone())),
             pool,
-            written: Arc::default(),
         }
-    }
-
-    /// Takes what the command with `command_id` wrote in this process, if it
-    /// wrote anything.
-    pub fn take_written(&self, command_id: Uuid) -> Option<Written> {
-        self.written
-            .lock()
-            .expect("written-outcomes lock poisoned")
-            .remove(&command_id)
     }
 
     /// Appends `events` (all of one aggregate, in sequence order) and, when
@@ -68,11 +58,8 @@ impl EventRepository {
             .append_in_tx(aggregate_type, events, snapshot)
             .await
             .map_err(persistence_error)?;
-        if let Some((command_id, written)) = written {
-            self.written
-                .lock()
-                .expect("written-outcomes lock poisoned")
-                .insert(command_id, written);
+        if let Some(written) = written {
+            write_scope::report_written(written);
         }
         Ok(())
     }
@@ -82,13 +69,15 @@ impl EventRepository {
         aggregate_type: &str,
         events: &[SerializedEvent],
         snapshot: Option<Snapshot>,
-    ) -> Result<Option<(Uuid, Written)>, sqlx::Error> {
+    ) -> Result<Option<Written>, sqlx::Error> {
         let Some(first) = events.first() else {
             return Ok(None);
         };
-        let command_id = meta_uuid(&first.metadata, COMMAND_ID);
-        let tenant_id = meta_uuid(&first.metadata, TENANT_ID);
-        let command = command_id.zip(tenant_id);
+        let command = if write_scope::log_command() {
+            meta_uuid(&first.metadata, COMMAND_ID).zip(meta_uuid(&first.metadata, TENANT_ID))
+        } else {
+            None
+        };
         let written = match snapshot {
             // One statement, one round trip, atomic on its own.
             None => insert_events(&self.pool, aggregate_type, events, command).await?,
@@ -100,7 +89,7 @@ impl EventRepository {
                 written
             }
         };
-        Ok(command_id.map(|id| (id, written)))
+        Ok(Some(written))
     }
 }
 
@@ -128,11 +117,18 @@ WITH inserted AS (
     RETURNING sequence, global_position
 ), logged AS (
     INSERT INTO command_log (command_id, tenant_id, aggregate_type, aggregate_id, version, position)
-    SELECT $8, $9, $1, $2, max(sequence), max(global_position) FROM inserted
+    SELECT $8, $9, $1, $2, last.version, last.position
+      FROM (SELECT max(sequence) AS version, max(global_position) AS position FROM inserted) AS last
      WHERE $8::uuid IS NOT NULL
     RETURNING version
 )
 SELECT max(sequence) AS version, max(global_position) AS position FROM inserted";
+
+/// The common case: one event, no command id to record.
+const INSERT_ONE_EVENT: &str = "
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+VALUES ($1, $2, $3, $4, $5, $6::json, $7::json)
+RETURNING sequence AS version, global_position AS position";
 
 async fn insert_events<'c>(
     executor: impl sqlx::PgExecutor<'c>,
@@ -140,6 +136,22 @@ async fn insert_events<'c>(
     events: &[SerializedEvent],
     command: Option<(Uuid, Uuid)>,
 ) -> Result<Written, sqlx::Error> {
+    if let ([event], None) = (events, command) {
+        let row = sqlx::query(INSERT_ONE_EVENT)
+            .bind(aggregate_type)
+            .bind(&event.aggregate_id)
+            .bind(event.sequence as i64)
+            .bind(&event.event_type)
+            .bind(&event.event_version)
+            .bind(event.payload.to_string())
+            .bind(event.metadata.to_string())
+            .fetch_one(executor)
+            .await?;
+        return Ok(Written {
+            version: row.get::<i64, _>("version") as u64,
+            position: row.get("position"),
+        });
+    }
     let mut sequences = Vec::with_capacity(events.len());
     let mut types = Vec::with_capacity(events.len());
     let mut versions = Vec::with_capacity(events.len());
@@ -228,9 +240,34 @@ impl PersistedEventRepository for EventRepository {
         aggregate_id: &str,
         last_sequence: usize,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        self.reader
-            .get_last_events::<A>(aggregate_id, last_sequence)
-            .await
+        // postgres-es inlines the sequence into the SQL text, which defeats
+        // the prepared-statement cache; this is the same query, bound.
+        let rows = sqlx::query(
+            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
+               FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
+              ORDER BY sequence",
+        )
+        .bind(A::TYPE)
+        .bind(aggregate_id)
+        .bind(last_sequence as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(persistence_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(SerializedEvent::new(
+                    row.try_get("aggregate_id")?,
+                    row.try_get::<i64, _>("sequence")? as usize,
+                    row.try_get("aggregate_type")?,
+                    row.try_get("event_type")?,
+                    row.try_get("event_version")?,
+                    row.try_get("payload")?,
+                    row.try_get("metadata")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(persistence_error)
     }
 
     async fn get_snapshot<A: Aggregate>(

@@ -8,7 +8,14 @@ use cargo_metadata::{DependencyKind, MetadataCommand};
 
 /// External crates `domain` must never depend on (it does no IO).
 const IO_CRATES: &[&str] = &[
-    "sqlx", "postgres-es", "tokio", "axum", "hyper", "reqwest", "rdkafka", "async-graphql",
+    "sqlx",
+    "postgres-es",
+    "tokio",
+    "axum",
+    "hyper",
+    "reqwest",
+    "rdkafka",
+    "async-graphql",
     "tracing-subscriber",
 ];
 
@@ -24,8 +31,15 @@ fn allowed_edges() -> BTreeMap<String, BTreeSet<String>> {
         .lines()
         .filter(|line| !line.trim().is_empty())
         .map(|line| {
-            let (from, to) = line.split_once("->").unwrap_or_else(|| panic!("bad edge line: {line}"));
-            let to = to.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            let (from, to) = line
+                .split_once("->")
+                .unwrap_or_else(|| panic!("bad edge line: {line}"));
+            let to = to
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
             (from.trim().to_owned(), to)
         })
         .collect()
@@ -38,7 +52,11 @@ fn workspace_edges_are_the_documented_ones() {
         .no_deps()
         .exec()
         .expect("cargo metadata");
-    let members: BTreeSet<String> = metadata.workspace_packages().iter().map(|p| p.name.to_string()).collect();
+    let members: BTreeSet<String> = metadata
+        .workspace_packages()
+        .iter()
+        .map(|p| p.name.to_string())
+        .collect();
     let allowed = allowed_edges();
 
     let mut violations = Vec::new();
@@ -50,7 +68,10 @@ fn workspace_edges_are_the_documented_ones() {
         };
         for dep in &package.dependencies {
             if members.contains(&dep.name) && !permitted.contains(&dep.name) {
-                violations.push(format!("`{name}` depends on `{}`, which ARCHITECTURE.md does not allow", dep.name));
+                violations.push(format!(
+                    "`{name}` depends on `{}`, which ARCHITECTURE.md does not allow",
+                    dep.name
+                ));
             }
             let runtime = matches!(dep.kind, DependencyKind::Normal | DependencyKind::Build);
             if name == "domain" && runtime && IO_CRATES.contains(&dep.name.as_str()) {
@@ -60,8 +81,14 @@ fn workspace_edges_are_the_documented_ones() {
     }
     for listed in allowed.keys() {
         if !members.contains(listed) {
-            violations.push(format!("ARCHITECTURE.md lists `{listed}`, which is not a workspace member"));
+            violations.push(format!(
+                "ARCHITECTURE.md lists `{listed}`, which is not a workspace member"
+            ));
         }
     }
-    assert!(violations.is_empty(), "architecture violations:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "architecture violations:\n{}",
+        violations.join("\n")
+    );
 }
