@@ -228,7 +228,7 @@ async fn racing_writers_without_expected_version_all_land_in_order(pool: PgPool)
         "SELECT sequence FROM events WHERE aggregate_id = $1 ORDER BY global_position",
     )
     .bind(id.to_string())
-    .fetch_all(&*commands.pool())
+    .fetch_all(commands.pool())
     .await
     .unwrap();
     assert_eq!(sequences, (1..=12).collect::<Vec<_>>());
@@ -649,4 +649,35 @@ async fn attempts_stay_exact_across_snapshot_boundaries(pool: PgPool) {
             .await
             .unwrap();
     assert_eq!(snapshots, 3, "snapshots at events 3, 6 and 9");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn only_client_chosen_command_ids_are_recorded(pool: PgPool) {
+    let commands = commands(&pool);
+    let id = create(&commands, &ctx()).await;
+    commands
+        .execute_workflow(
+            &ctx(),
+            id,
+            WorkflowCommand::Rename { name: "a".into() },
+            None,
+        )
+        .await
+        .unwrap();
+    let chosen = ctx().with_command_id(Some(Uuid::new_v4()));
+    commands
+        .execute_workflow(
+            &chosen,
+            id,
+            WorkflowCommand::Rename { name: "b".into() },
+            None,
+        )
+        .await
+        .unwrap();
+
+    let recorded: Vec<Uuid> = sqlx::query_scalar("SELECT command_id FROM command_log")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(recorded, [chosen.command_id.unwrap()]);
 }

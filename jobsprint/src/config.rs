@@ -50,6 +50,10 @@ pub struct ServeArgs {
     #[arg(long, env = "JOBSPRINT_SNAPSHOT_EVERY", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub snapshot_every: u32,
+    /// Aggregates per type whose last committed state stays in memory
+    /// (0: load every aggregate from the store for every command).
+    #[arg(long, env = "JOBSPRINT_AGGREGATE_CACHE", default_value_t = 10_000)]
+    pub aggregate_cache: usize,
     /// Whether GraphQL introspection is allowed.
     #[arg(long, env = "JOBSPRINT_GRAPHQL_INTROSPECTION", default_value_t = true,
           action = clap::ArgAction::Set)]
@@ -81,6 +85,7 @@ impl ServeArgs {
         };
         Ok(commands::CommandConfig {
             snapshot_every: self.snapshot_every as usize,
+            cache_capacity: self.aggregate_cache,
             keyring,
             ..commands::CommandConfig::default()
         })
