@@ -19,7 +19,7 @@ pub enum LogFormat {
 #[derive(Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL connection URL.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
     /// Largest number of pooled connections.
     #[arg(long, env = "JOBSPRINT_DB_MAX_CONNECTIONS", default_value_t = 32)]
