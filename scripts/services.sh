@@ -18,7 +18,7 @@ as_root() {
 }
 
 ensure_postgres_installed() {
-  if command -v pg_lsclusters >/dev/null 2>&1 && [ -n "$(pg_lsclusters -h 2>/dev/null)" ]; then
+  if command -v pg_lsclusters >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
     return
   fi
   log "PostgreSQL is not installed: installing it with apt"
@@ -28,6 +28,11 @@ ensure_postgres_installed() {
 
 ensure_postgres_running() {
   local version cluster port status
+  if [ -z "$(pg_lsclusters -h)" ]; then
+    version=$(ls /usr/lib/postgresql | sort -V | tail -n1)
+    log "no PostgreSQL cluster: creating $version/main"
+    as_root pg_createcluster "$version" main >&2
+  fi
   read -r version cluster port status _ < <(pg_lsclusters -h | head -n1)
   if [ "$status" != "online" ]; then
     log "starting PostgreSQL $version/$cluster"

@@ -23,9 +23,6 @@ pub struct StartExecution {
     pub idempotency_key: Option<String>,
 }
 
-/// Longest accepted idempotency key.
-pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
-
 impl Commands {
     /// Starts an execution of the published version of a workflow.
     pub async fn start_execution(
@@ -53,13 +50,8 @@ impl Commands {
                 format!("workflow {workflow_id} has no published version; publish one first"),
             ));
         };
+        // The key's own rules (length) are the aggregate's to enforce.
         let execution_id = match &input.idempotency_key {
-            Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN => {
-                return Err(CommandError::rejected(
-                    ErrorKind::Validation,
-                    format!("idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"),
-                ));
-            }
             Some(key) => ExecutionId::for_idempotency_key(ctx.tenant_id, workflow_id, key),
             None => ExecutionId::new_v7(),
         };

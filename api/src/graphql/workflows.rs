@@ -6,7 +6,7 @@ use domain::workflow::{WorkflowCommand, WorkflowDefinition};
 use serde_json::Value;
 
 use super::errors::{coded, command_error, ErrorCode};
-use super::result::{command_context, expected, new_aggregate_id, parse_uuid, CommandResult};
+use super::result::{command_context, expected, new_aggregate_id, CommandResult};
 use super::scalars::BigInt;
 
 /// Workflow commands.
@@ -76,10 +76,8 @@ async fn run(
     make: impl FnOnce() -> async_graphql::Result<WorkflowCommand>,
 ) -> async_graphql::Result<CommandResult> {
     let (commands, command, trace_id) = command_context(ctx, command_id)?;
-    let id = match id {
-        Some(id) => parse_uuid("id", id)?,
-        None => new_aggregate_id("id", None, &command)?,
-    };
+    // Only a create may omit the id; see `new_aggregate_id`.
+    let id = new_aggregate_id("id", id, &command)?;
     let body = make()?;
     let expected_version = expected(expected_version)?;
     commands
@@ -97,15 +95,19 @@ impl WorkflowMutation {
         ctx: &Context<'_>,
         input: CreateWorkflowInput,
     ) -> async_graphql::Result<CommandResult> {
-        let (_, command, _) = command_context(ctx, input.command_id.as_ref())?;
-        let id = ID(new_aggregate_id("id", input.id.as_ref(), &command)?.to_string());
-        run(ctx, Some(&id), input.command_id.as_ref(), None, || {
-            Ok(WorkflowCommand::Create {
-                name: input.name,
-                description: input.description,
-                definition: definition(&input.definition)?,
-            })
-        })
+        run(
+            ctx,
+            input.id.as_ref(),
+            input.command_id.as_ref(),
+            None,
+            || {
+                Ok(WorkflowCommand::Create {
+                    name: input.name,
+                    description: input.description,
+                    definition: definition(&input.definition)?,
+                })
+            },
+        )
         .await
     }
 
