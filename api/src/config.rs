@@ -1,5 +1,9 @@
 //! Typed settings of the HTTP layer, filled in by the binary.
 
+use std::num::NonZeroU32;
+
+use crate::rate_limit::RateQuota;
+
 /// Limits and switches of the API.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -9,8 +13,18 @@ pub struct ApiConfig {
     pub graphql_max_depth: usize,
     /// Highest accepted GraphQL query complexity.
     pub graphql_max_complexity: usize,
+    /// Most aliased fields in one document.
+    pub graphql_max_aliases: usize,
+    /// Most root fields in one operation.
+    pub graphql_max_root_fields: usize,
+    /// Most operations in one batched request.
+    pub graphql_max_batch: usize,
     /// Whether the schema can be introspected.
     pub introspection: bool,
+    /// Requests per client IP.
+    pub rate_per_ip: RateQuota,
+    /// Requests per authenticated caller.
+    pub rate_per_caller: RateQuota,
 }
 
 impl Default for ApiConfig {
@@ -19,7 +33,23 @@ impl Default for ApiConfig {
             body_limit_bytes: 1024 * 1024,
             graphql_max_depth: 12,
             graphql_max_complexity: 500,
+            graphql_max_aliases: 30,
+            graphql_max_root_fields: 20,
+            graphql_max_batch: 10,
             introspection: true,
+            rate_per_ip: RateQuota {
+                per_second: nonzero(200),
+                burst: nonzero(400),
+            },
+            rate_per_caller: RateQuota {
+                per_second: nonzero(100),
+                burst: nonzero(200),
+            },
         }
     }
+}
+
+/// A non-zero constant.
+pub fn nonzero(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).expect("a non-zero constant")
 }

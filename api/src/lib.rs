@@ -6,6 +6,8 @@ pub mod config;
 pub mod graphql;
 mod http;
 pub mod identity;
+pub mod limits;
+pub mod rate_limit;
 
 use std::sync::Arc;
 
@@ -28,6 +30,10 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// The GraphQL schema.
     pub schema: graphql::JobsprintSchema,
+    /// Request rate limiters.
+    pub rate_limits: Arc<rate_limit::RateLimits>,
+    /// Most operations in one batched GraphQL request.
+    pub max_batch: usize,
 }
 
 impl AppState {
@@ -44,12 +50,17 @@ impl AppState {
             pool,
             metrics,
             schema,
+            rate_limits: rate_limit::RateLimits::new(config.rate_per_ip, config.rate_per_caller),
+            max_batch: config.graphql_max_batch,
         }
     }
 }
 
-/// The whole HTTP application.
+/// The whole HTTP application. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` so per-IP rate
+/// limits apply.
 pub fn app(config: &ApiConfig, state: AppState) -> Router {
+    let rate_limits = state.rate_limits.clone();
     Router::new()
         .route(
             "/graphql",
@@ -59,6 +70,10 @@ pub fn app(config: &ApiConfig, state: AppState) -> Router {
         .route("/readyz", get(http::readyz))
         .route("/metrics", get(http::metrics))
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            rate_limits,
+            rate_limit::per_ip,
+        ))
         .layer(axum::middleware::from_fn(http::observe))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             config.body_limit_bytes,

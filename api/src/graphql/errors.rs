@@ -81,10 +81,10 @@ fn kind_code(kind: ErrorKind) -> ErrorCode {
 }
 
 /// An error for a request that never reached a resolver, in GraphQL shape.
-pub(crate) fn request_error(code: ErrorCode, message: &str) -> Response {
+pub(crate) fn request_error(code: &str, message: &str) -> Response {
     let body = serde_json::json!({
         "data": null,
-        "errors": [{ "message": message, "extensions": { "code": code.as_str() } }],
+        "errors": [{ "message": message, "extensions": { "code": code } }],
     });
     (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }

@@ -13,8 +13,9 @@ mod workflows;
 use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
+use async_graphql::BatchRequest;
 use async_graphql::{EmptySubscription, MergedObject, Schema};
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
@@ -22,6 +23,7 @@ use commands::Commands;
 use sqlx::PgPool;
 
 use crate::identity::Identity;
+use crate::limits::{ShapeLimits, LIMIT_EXCEEDED};
 use crate::{ApiConfig, AppState};
 
 pub use errors::ErrorCode;
@@ -47,6 +49,10 @@ pub fn schema(config: &ApiConfig, pool: PgPool, commands: Arc<Commands>) -> Jobs
     let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(config.graphql_max_depth)
         .limit_complexity(config.graphql_max_complexity)
+        .extension(ShapeLimits {
+            max_aliases: config.graphql_max_aliases,
+            max_root_fields: config.graphql_max_root_fields,
+        })
         .data(pool)
         .data(commands);
     if config.introspection {
@@ -56,18 +62,29 @@ pub fn schema(config: &ApiConfig, pool: PgPool, commands: Arc<Commands>) -> Jobs
     }
 }
 
-/// `POST /graphql`.
+/// `POST /graphql`: one operation, or a batch of at most `max_batch`.
 pub(crate) async fn graphql_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
-    request: GraphQLRequest,
+    request: GraphQLBatchRequest,
 ) -> Response {
     let identity = match Identity::from_headers(&headers) {
         Ok(identity) => identity,
-        Err(err) => return errors::request_error(ErrorCode::Validation, &err.to_string()),
+        Err(err) => return errors::request_error(ErrorCode::Validation.as_str(), &err.to_string()),
     };
-    let request = request.into_inner().data(identity);
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    let batch = request.into_inner();
+    if let BatchRequest::Batch(requests) = &batch {
+        if requests.len() > state.max_batch {
+            let message = format!(
+                "the batch holds {} operations; at most {} are allowed",
+                requests.len(),
+                state.max_batch
+            );
+            return errors::request_error(LIMIT_EXCEEDED, &message);
+        }
+    }
+    let batch = batch.data(identity);
+    GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
 }
 
 /// `GET /graphql`: GraphiQL.

@@ -50,7 +50,8 @@ pub async fn spawn_app_with(pool: PgPool, config: ApiConfig) -> TestApp {
     let app = api::app(&config, state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
     TestApp {
         base,
         client: reqwest::Client::new(),
