@@ -7,15 +7,21 @@ SHELL := /bin/bash
 DATA_DIR ?= .data
 SERVICES = eval "$$(scripts/services.sh)"
 SECRET_KEY = $(DATA_DIR)/secret.key
+JWT_KEY = $(DATA_DIR)/jwt.key
 CARGO ?= cargo
 
-.PHONY: run services build migrate test check fmt lint bench secret-key
+.PHONY: run services build migrate test check fmt lint bench secret-key bootstrap
 
 ## run: start what is needed, build, migrate and serve on 127.0.0.1:8080
 run: secret-key
 	@$(SERVICES); \
 	$(CARGO) build --release --bin jobsprint; \
-	export JOBSPRINT_SECRET_KEY_FILE="$${JOBSPRINT_SECRET_KEY_FILE:-$(SECRET_KEY)}"; \
+	if [ -z "$${JOBSPRINT_MASTER_KEYS:-}" ]; then \
+		export JOBSPRINT_SECRET_KEY_FILE="$${JOBSPRINT_SECRET_KEY_FILE:-$(SECRET_KEY)}"; \
+	fi; \
+	if [ -z "$${JOBSPRINT_JWT_KEYS:-}" ]; then \
+		export JOBSPRINT_JWT_KEY_FILE="$${JOBSPRINT_JWT_KEY_FILE:-$(JWT_KEY)}"; \
+	fi; \
 	./target/release/jobsprint migrate; \
 	exec ./target/release/jobsprint serve
 
@@ -41,10 +47,21 @@ lint:
 bench:
 	@$(SERVICES); $(CARGO) run --release --locked --bin jobsprint-bench -- $(BENCH_ARGS)
 
-# A development key for sealing integration credentials, made once. Production
-# sets JOBSPRINT_SECRET_KEY (or _FILE) itself.
+## bootstrap: the first tenant and admin of a fresh installation (EMAIL=..., TENANT=...)
+bootstrap:
+	@$(SERVICES); $(CARGO) run --quiet --release --bin jobsprint -- admin bootstrap \
+		--tenant-name "$${TENANT:-My company}" --email "$${EMAIL:?set EMAIL=you@example.com}"
+
+# Development keys, made once: one seals integration credentials (the master
+# key), one signs access tokens. Production sets JOBSPRINT_MASTER_KEYS and
+# JOBSPRINT_JWT_KEYS itself.
 secret-key:
-	@if [ -z "$${JOBSPRINT_SECRET_KEY:-}$${JOBSPRINT_SECRET_KEY_FILE:-}" ] && [ ! -s $(SECRET_KEY) ]; then \
-		mkdir -p $(DATA_DIR) && umask 077 && head -c 32 /dev/urandom | base64 > $(SECRET_KEY); \
-		echo "made a development secret key in $(SECRET_KEY)"; \
+	@mkdir -p $(DATA_DIR)
+	@if [ -z "$${JOBSPRINT_MASTER_KEYS:-}$${JOBSPRINT_SECRET_KEY:-}$${JOBSPRINT_SECRET_KEY_FILE:-}" ] && [ ! -s $(SECRET_KEY) ]; then \
+		(umask 077 && head -c 32 /dev/urandom | base64 > $(SECRET_KEY)); \
+		echo "made a development master key in $(SECRET_KEY)"; \
+	fi
+	@if [ -z "$${JOBSPRINT_JWT_KEYS:-}$${JOBSPRINT_JWT_KEY_FILE:-}" ] && [ ! -s $(JWT_KEY) ]; then \
+		(umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n' > $(JWT_KEY)); \
+		echo "made a development token-signing key in $(JWT_KEY)"; \
 	fi

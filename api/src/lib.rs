@@ -2,10 +2,10 @@
 //! Prometheus metrics. `app()` builds the whole router so tests can drive it
 //! directly or through a real socket.
 
+pub mod caller;
 pub mod config;
 pub mod graphql;
 mod http;
-pub mod identity;
 pub mod limits;
 pub mod rate_limit;
 
@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::Router;
+use commands::identity::Identity;
 use commands::Commands;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
@@ -24,6 +25,8 @@ pub use config::ApiConfig;
 pub struct AppState {
     /// The write side.
     pub commands: Arc<Commands>,
+    /// Sign-in, tokens and request authentication.
+    pub identity: Arc<Identity>,
     /// The database, for reads.
     pub pool: PgPool,
     /// Renders `/metrics`; `None` when no recorder is installed.
@@ -41,12 +44,14 @@ impl AppState {
     pub fn new(
         config: &ApiConfig,
         pool: PgPool,
-        commands: Arc<Commands>,
+        identity: Arc<Identity>,
         metrics: Option<PrometheusHandle>,
     ) -> Self {
-        let schema = graphql::schema(config, pool.clone(), commands.clone());
+        let commands = identity.commands().clone();
+        let schema = graphql::schema(config, pool.clone(), identity.clone());
         Self {
             commands,
+            identity,
             pool,
             metrics,
             schema,

@@ -48,6 +48,7 @@ async fn too_many_aliases_or_root_fields_run_no_resolver(pool: PgPool) {
         ..ApiConfig::default()
     };
     let app = spawn_app_with(pool.clone(), config).await;
+    let baseline = event_rows(&pool).await;
     let response = app
         .gql(
             &format!("mutation {{ {} {} {} }}", create(1), create(2), create(3)),
@@ -62,7 +63,7 @@ async fn too_many_aliases_or_root_fields_run_no_resolver(pool: PgPool) {
             .contains("3 root fields"),
         "{response}"
     );
-    assert_eq!(event_rows(&pool).await, 0, "no resolver ran");
+    assert_eq!(event_rows(&pool).await, baseline, "no resolver ran");
 
     // Fragments do not hide root fields.
     let response = app

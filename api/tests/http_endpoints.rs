@@ -120,14 +120,15 @@ async fn oversized_bodies_deep_queries_and_bad_headers_are_refused(pool: PgPool)
     let response = app
         .client
         .post(format!("{}/graphql", app.base))
-        .header("x-tenant-id", "not-a-uuid")
+        .header("authorization", "Token not-a-bearer")
         .json(&json!({"query": "{ __typename }"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 400);
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
     let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(error_code(&body), "VALIDATION");
+    assert_eq!(error_code(&body), "UNAUTHENTICATED");
 }
 
 #[sqlx::test(migrations = "../migrations")]

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use crate::context::CommandContext;
 use crate::error::CommandError;
-use crate::secrets::{Keyring, SecretString};
+use crate::secrets::data_keys::DataKeys;
+use crate::secrets::{SecretError, SecretString};
 use crate::service::{CommandOutcome, Commands};
 
 /// Input of `register_integration`.
@@ -33,7 +34,7 @@ impl Commands {
         input: RegisterIntegration,
     ) -> Result<CommandOutcome, CommandError> {
         let credentials = match &input.credentials {
-            Some(plain) => Some(self.seal(ctx, id, plain)?),
+            Some(plain) => Some(self.seal(ctx, id, plain).await?),
             None => None,
         };
         let command = IntegrationCommand::Register {
@@ -53,7 +54,7 @@ impl Commands {
         credentials: &SecretString,
         expected_version: Option<u64>,
     ) -> Result<CommandOutcome, CommandError> {
-        let credentials = self.seal(ctx, id, credentials)?;
+        let credentials = self.seal(ctx, id, credentials).await?;
         let command = IntegrationCommand::RotateCredentials { credentials };
         self.execute_integration(ctx, id, command, expected_version)
             .await
@@ -79,22 +80,28 @@ impl Commands {
         .await
     }
 
-    fn keyring(&self) -> Result<&Keyring, CommandError> {
-        self.config.keyring.as_ref().ok_or_else(|| {
+    fn data_keys(&self) -> Result<&DataKeys, CommandError> {
+        self.config.secrets.as_deref().ok_or_else(|| {
             CommandError::rejected(
                 ErrorKind::Validation,
-                "this server has no secret key configured (JOBSPRINT_SECRET_KEY), so it cannot store credentials",
+                "this server has no master key configured (JOBSPRINT_MASTER_KEYS), so it cannot store credentials",
             )
         })
     }
 
-    fn seal(
+    async fn seal(
         &self,
         ctx: &CommandContext,
         id: IntegrationId,
         plain: &SecretString,
     ) -> Result<SealedSecret, CommandError> {
-        Ok(self.keyring()?.seal(ctx.tenant_id, id, plain))
+        self.data_keys()?
+            .seal(ctx.tenant_id, id, plain)
+            .await
+            .map_err(|err| match err {
+                SecretError::Database(err) => CommandError::from(err),
+                err => CommandError::Internal(format!("sealing credentials: {err}")),
+            })
     }
 }
 

@@ -10,6 +10,7 @@ pub mod context;
 pub mod error;
 pub mod event_store;
 pub mod executions;
+pub mod identity;
 pub mod integrations;
 pub mod migrate;
 pub mod secrets;

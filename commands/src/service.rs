@@ -19,7 +19,7 @@ use crate::cache::AggregateCache;
 use crate::context::CommandContext;
 use crate::error::{from_aggregate_error, CommandError};
 use crate::event_store::SnapshotStore;
-use crate::secrets::Keyring;
+use crate::secrets::data_keys::DataKeys;
 use crate::store::{EventRepository, Written};
 use crate::write_scope;
 
@@ -33,7 +33,7 @@ pub(crate) struct Lane<A: Aggregate<Services = ()> + Clone> {
 }
 
 impl<A: Aggregate<Services = ()> + Clone> Lane<A> {
-    fn new(repo: &EventRepository, config: &CommandConfig) -> Self {
+    pub(crate) fn new(repo: &EventRepository, config: &CommandConfig) -> Self {
         let cache = Arc::new(AggregateCache::new(config.cache_capacity));
         let store = SnapshotStore::new(repo.clone(), config.snapshot_every, cache.clone());
         Self {
@@ -52,9 +52,9 @@ pub struct CommandConfig {
     /// Attempts for a command sent without an expected version that lost a
     /// write race (each attempt re-validates against the new state).
     pub max_attempts: u32,
-    /// The keys integration credentials are sealed with; `None` refuses
-    /// commands that carry credentials.
-    pub keyring: Option<Keyring>,
+    /// Seals integration credentials with per-tenant data keys; `None`
+    /// refuses commands that carry credentials.
+    pub secrets: Option<Arc<DataKeys>>,
     /// Aggregates whose last committed state is kept in memory, per
     /// aggregate type; 0 loads every aggregate from the store each time.
     pub cache_capacity: usize,
@@ -65,7 +65,7 @@ impl Default for CommandConfig {
         Self {
             snapshot_every: 20,
             max_attempts: 5,
-            keyring: None,
+            secrets: None,
             cache_capacity: 10_000,
         }
     }
@@ -120,6 +120,11 @@ impl Commands {
     /// The pool commands write through.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The settings this command layer runs with.
+    pub fn config(&self) -> &CommandConfig {
+        &self.config
     }
 
     /// Loads the current state of a workflow, for commands that depend on it.
@@ -280,8 +285,9 @@ impl Commands {
     ) -> Result<Option<CommandOutcome>, CommandError> {
         let row = sqlx::query(
             "SELECT tenant_id, aggregate_type, aggregate_id, version, position
-               FROM command_log WHERE command_id = $1",
+               FROM command_log WHERE tenant_id = $1 AND command_id = $2",
         )
+        .bind(ctx.tenant_id.0)
         .bind(command_id)
         .fetch_optional(&self.pool)
         .await?;

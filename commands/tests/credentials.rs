@@ -2,8 +2,12 @@
 
 mod support;
 
+use std::sync::Arc;
+
 use commands::integrations::RegisterIntegration;
-use commands::secrets::{Keyring, SecretString};
+use commands::secrets::data_keys::DataKeys;
+use commands::secrets::master::MasterKeys;
+use commands::secrets::{generate_key, SecretString};
 use commands::{CommandConfig, Commands};
 use domain::ids::{IntegrationId, TenantId};
 use domain::integration::IntegrationEvent;
@@ -13,12 +17,12 @@ use support::*;
 
 #[sqlx::test(migrations = "../migrations")]
 async fn credentials_are_stored_sealed_and_open_with_the_key(pool: PgPool) {
-    let key = Keyring::generate_key();
-    let keyring = Keyring::new("k-2026", &key).unwrap();
+    let key = generate_key();
+    let master = || MasterKeys::new("k-2026", [("k-2026".to_owned(), key.clone())]).unwrap();
     let commands = Commands::new(
         pool.clone(),
         CommandConfig {
-            keyring: Some(keyring.clone()),
+            secrets: Some(Arc::new(DataKeys::new(pool.clone(), master()))),
             ..CommandConfig::default()
         },
     );
@@ -48,7 +52,21 @@ async fn credentials_are_stored_sealed_and_open_with_the_key(pool: PgPool) {
         !dump.contains("canary"),
         "plaintext credential reached the event store"
     );
-    assert!(dump.contains("k-2026"), "events record the key id");
+    let (data_key_id, master_key_id): (String, String) =
+        sqlx::query_as("SELECT key_id, master_key_id FROM tenant_data_keys WHERE tenant_id = $1")
+            .bind(TenantId::DEFAULT.0)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        master_key_id, "k-2026",
+        "the data key records its master key"
+    );
+    assert!(dump.contains(&data_key_id), "events record the data key id");
+    assert!(
+        !dump.contains("k-2026"),
+        "events name the data key, not the master key"
+    );
 
     let payload: serde_json::Value =
         sqlx::query_scalar("SELECT payload FROM events WHERE aggregate_id = $1 AND sequence = 1")
@@ -64,7 +82,10 @@ async fn credentials_are_stored_sealed_and_open_with_the_key(pool: PgPool) {
     else {
         panic!("expected IntegrationRegistered with credentials, got {event:?}");
     };
-    let opened = keyring.open(TenantId::DEFAULT, id, &sealed).unwrap();
+    assert_eq!(sealed.key_id, data_key_id);
+    // A process that has only the master key opens it through the stored data key.
+    let fresh = DataKeys::new(pool.clone(), master());
+    let opened = fresh.open(TenantId::DEFAULT, id, &sealed).await.unwrap();
     assert_eq!(opened.expose(), json!({"token": canary}).to_string());
 }
 
@@ -82,6 +103,6 @@ async fn without_a_key_credentials_are_refused_not_stored(pool: PgPool) {
         .register_integration(&ctx(), id, register)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("JOBSPRINT_SECRET_KEY"), "{err}");
+    assert!(err.to_string().contains("JOBSPRINT_MASTER_KEYS"), "{err}");
     assert_eq!(event_count(&pool, id).await, 0);
 }

@@ -7,6 +7,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::identity::Email;
+
 /// A string that could not be parsed as an id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("'{input}' is not a valid {kind} id; expected a UUID such as 0190f5d2-7c1e-7a3b-9c4d-1e2f3a4b5c6d")]
@@ -82,6 +84,23 @@ uuid_id!(
     "execution"
 );
 
+uuid_id!(
+    /// Identifies a user aggregate: one member of one tenant (see
+    /// [`UserId::for_email`]).
+    UserId,
+    "user"
+);
+uuid_id!(
+    /// Identifies an API token aggregate.
+    ApiTokenId,
+    "API token"
+);
+uuid_id!(
+    /// Identifies a session aggregate (one refresh-token family).
+    SessionId,
+    "session"
+);
+
 impl TenantId {
     /// The tenant used until authentication lands.
     pub const DEFAULT: TenantId = TenantId(Uuid::from_u128(1));
@@ -101,6 +120,24 @@ impl ExecutionId {
         // cannot make two different triples collide.
         let name = format!("{tenant}/{workflow}/{key}");
         ExecutionId(Uuid::new_v5(&Self::IDEMPOTENCY_NAMESPACE, name.as_bytes()))
+    }
+}
+
+impl UserId {
+    /// The UUID v5 namespace of email-derived user ids. Never change it:
+    /// every existing user would get a new id, and an email could join its
+    /// tenant a second time.
+    pub const EMAIL_NAMESPACE: Uuid = Uuid::from_u128(0xe018_5f84_2abe_49f9_adf2_4cfe_8fa6_7d70);
+
+    /// The id of the user with `email` in `tenant`. Users are per tenant and
+    /// the id is a function of tenant and (normalized) email, so the event
+    /// store's primary key makes an email unique within a tenant with no
+    /// side table, while the same person in two tenants is two users.
+    pub fn for_email(tenant: TenantId, email: &Email) -> UserId {
+        // The tenant is a fixed-length UUID, so the '/' cannot make two
+        // different pairs collide.
+        let name = format!("{tenant}/{email}");
+        UserId(Uuid::new_v5(&Self::EMAIL_NAMESPACE, name.as_bytes()))
     }
 }
 
@@ -146,5 +183,20 @@ mod tests {
         // Pinned: a different id for the same key would let a retried
         // request start a second execution.
         assert_eq!(a.to_string(), "14009327-7e17-5ff7-b811-7a7658352fa6");
+    }
+
+    #[test]
+    fn user_ids_are_per_tenant_and_normalized_email() {
+        let email = |raw: &str| Email::parse(raw).unwrap();
+        let t = TenantId::DEFAULT;
+        let a = UserId::for_email(t, &email("ada@example.com"));
+        assert_eq!(a, UserId::for_email(t, &email("  Ada@Example.COM ")));
+        assert_ne!(a, UserId::for_email(t, &email("bob@example.com")));
+        let other = TenantId(Uuid::from_u128(2));
+        assert_ne!(a, UserId::for_email(other, &email("ada@example.com")));
+        assert_eq!(a.0.get_version_num(), 5);
+        // Pinned: a different id for the same email would orphan every
+        // existing user and let the email join the tenant again.
+        assert_eq!(a.to_string(), "0a7e33a8-5cd3-5dca-aace-b11172f519ca");
     }
 }

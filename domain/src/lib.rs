@@ -1,5 +1,6 @@
 //! Jobsprint's domain: the workflow, integration and execution aggregates,
-//! their commands, events and business rules.
+//! the identity aggregates, their commands, events and business rules, and
+//! the access policy.
 //!
 //! Architecture invariant: this crate does no IO. It knows nothing about
 //! PostgreSQL, HTTP, GraphQL, clocks or random number generators beyond id
@@ -11,10 +12,14 @@
 //! - [`command`]: the envelope (tenant, expected version) around every command.
 //! - [`error`]: the error kinds shared by all aggregates.
 //! - [`workflow`], [`integration`], [`execution`]: the three aggregates.
+//! - [`identity`]: the tenant, user, API token and session aggregates.
+//! - [`access`]: roles, scopes and the permissions they grant.
 
+pub mod access;
 pub mod command;
 pub mod error;
 pub mod execution;
+pub mod identity;
 pub mod ids;
 pub mod integration;
 pub mod metadata;

@@ -1,10 +1,14 @@
 //! Typed configuration, read once from flags and `JOBSPRINT_*` variables.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use commands::secrets::{Keyring, SecretString};
+use commands::secrets::data_keys::DataKeys;
+use commands::secrets::master::MasterKeys;
+use commands::secrets::SecretString;
+use sqlx::PgPool;
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -29,6 +33,67 @@ pub struct DatabaseArgs {
     pub log_format: LogFormat,
 }
 
+/// The master keys that wrap the tenants' data keys, which seal integration
+/// credentials (docs/adr/0003-secret-encryption.md).
+#[derive(Args)]
+pub struct MasterKeyArgs {
+    /// Master keys, comma-separated `id:base64-of-32-bytes` entries. All of
+    /// them unwrap data keys; the active one wraps new ones.
+    #[arg(long, env = "JOBSPRINT_MASTER_KEYS", hide_env_values = true)]
+    pub master_keys: Option<String>,
+    /// Id of the active master key, one of JOBSPRINT_MASTER_KEYS (may be left
+    /// out when that holds a single key).
+    #[arg(long, env = "JOBSPRINT_MASTER_KEY_ID")]
+    pub master_key_id: Option<String>,
+    /// Legacy: base64 of one 32-byte key, used as the only master key when
+    /// JOBSPRINT_MASTER_KEYS is unset.
+    #[arg(long, env = "JOBSPRINT_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Legacy: file holding that key (used when JOBSPRINT_SECRET_KEY is unset).
+    #[arg(long, env = "JOBSPRINT_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+    /// Legacy: the id of that key.
+    #[arg(long, env = "JOBSPRINT_SECRET_KEY_ID", default_value = "k1")]
+    pub secret_key_id: String,
+}
+
+impl MasterKeyArgs {
+    /// The configured master keys, or `None` when no key is configured.
+    /// Errors name variables and key ids, never key material.
+    pub fn master_keys(&self) -> anyhow::Result<Option<MasterKeys>> {
+        let legacy = self.secret_key.is_some() || self.secret_key_file.is_some();
+        if let Some(list) = &self.master_keys {
+            if legacy {
+                tracing::warn!(
+                    "JOBSPRINT_MASTER_KEYS is set, so JOBSPRINT_SECRET_KEY(_FILE) is ignored; \
+                     list that key there if secrets were sealed under it"
+                );
+            }
+            let keys = MasterKeys::parse(
+                &SecretString::new(list.as_str()),
+                self.master_key_id.as_deref(),
+            )
+            .context("invalid JOBSPRINT_MASTER_KEYS / JOBSPRINT_MASTER_KEY_ID")?;
+            return Ok(Some(keys));
+        }
+        if let Some(id) = &self.master_key_id {
+            anyhow::bail!("JOBSPRINT_MASTER_KEY_ID is '{id}' but JOBSPRINT_MASTER_KEYS is not set");
+        }
+        let key = match (&self.secret_key, &self.secret_key_file) {
+            (Some(key), _) => SecretString::new(key.as_str()),
+            (None, Some(path)) => SecretString::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the secret key file {}", path.display()))?,
+            ),
+            (None, None) => return Ok(None),
+        };
+        let id = self.secret_key_id.clone();
+        let keys = MasterKeys::new(&id, [(id.clone(), key)])
+            .context("invalid JOBSPRINT_SECRET_KEY / JOBSPRINT_SECRET_KEY_FILE")?;
+        Ok(Some(keys))
+    }
+}
+
 /// Settings of `jobsprint serve`.
 #[derive(Args)]
 pub struct ServeArgs {
@@ -37,15 +102,12 @@ pub struct ServeArgs {
     /// Address to serve HTTP on.
     #[arg(long, env = "JOBSPRINT_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: String,
-    /// Base64 of the 32-byte key that seals integration credentials.
-    #[arg(long, env = "JOBSPRINT_SECRET_KEY", hide_env_values = true)]
-    pub secret_key: Option<String>,
-    /// File holding the secret key (used when JOBSPRINT_SECRET_KEY is unset).
-    #[arg(long, env = "JOBSPRINT_SECRET_KEY_FILE")]
-    pub secret_key_file: Option<PathBuf>,
-    /// Id recorded with every secret sealed under the key, so keys can rotate.
-    #[arg(long, env = "JOBSPRINT_SECRET_KEY_ID", default_value = "k1")]
-    pub secret_key_id: String,
+    #[command(flatten)]
+    pub keys: MasterKeyArgs,
+    #[command(flatten)]
+    pub jwt: crate::access::JwtArgs,
+    #[command(flatten)]
+    pub rates: crate::access::RateArgs,
     /// A snapshot is written every this many events of an aggregate.
     #[arg(long, env = "JOBSPRINT_SNAPSHOT_EVERY", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -64,38 +126,45 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The command layer's settings.
-    pub fn command_config(&self) -> anyhow::Result<commands::CommandConfig> {
-        let key = match (&self.secret_key, &self.secret_key_file) {
-            (Some(key), _) => Some(SecretString::new(key.clone())),
-            (None, Some(path)) => Some(SecretString::new(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("reading the secret key file {}", path.display()))?,
-            )),
-            (None, None) => None,
-        };
-        let keyring = match key {
-            Some(key) => Some(Keyring::new(self.secret_key_id.clone(), &key)?),
+    /// The command layer's settings, sealing credentials with data keys in
+    /// `pool` under `master` (`None` refuses credentials).
+    pub fn command_config(
+        &self,
+        pool: &PgPool,
+        master: Option<MasterKeys>,
+    ) -> commands::CommandConfig {
+        let secrets = match master {
+            Some(master) => {
+                tracing::info!(
+                    active = master.active_id(),
+                    configured = ?master.ids().collect::<Vec<_>>(),
+                    "master keys"
+                );
+                Some(Arc::new(DataKeys::new(pool.clone(), master)))
+            }
             None => {
                 tracing::warn!(
-                    "no JOBSPRINT_SECRET_KEY: integrations with credentials will be refused"
+                    "no JOBSPRINT_MASTER_KEYS: integrations with credentials will be refused"
                 );
                 None
             }
         };
-        Ok(commands::CommandConfig {
+        commands::CommandConfig {
             snapshot_every: self.snapshot_every as usize,
             cache_capacity: self.aggregate_cache,
-            keyring,
+            secrets,
             ..commands::CommandConfig::default()
-        })
+        }
     }
 
     /// The HTTP layer's settings.
     pub fn api_config(&self) -> api::ApiConfig {
+        let (rate_per_ip, rate_per_caller) = self.rates.quotas();
         api::ApiConfig {
             body_limit_bytes: self.body_limit_bytes,
             introspection: self.introspection,
+            rate_per_ip,
+            rate_per_caller,
             ..api::ApiConfig::default()
         }
     }
@@ -110,5 +179,119 @@ pub fn redact(url: &str) -> String {
             format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commands::secrets::generate_key;
+
+    fn args(master_keys: Option<String>, master_key_id: Option<&str>) -> MasterKeyArgs {
+        MasterKeyArgs {
+            master_keys,
+            master_key_id: master_key_id.map(str::to_owned),
+            secret_key: None,
+            secret_key_file: None,
+            secret_key_id: "k1".into(),
+        }
+    }
+
+    /// The whole error chain, as the binary prints it.
+    fn error(args: &MasterKeyArgs) -> String {
+        format!("{:#}", args.master_keys().unwrap_err())
+    }
+
+    #[test]
+    fn master_keys_name_the_active_one() {
+        let (a, b) = (generate_key(), generate_key());
+        let list = format!("old:{},new:{}", a.expose(), b.expose());
+        let keys = args(Some(list), Some("new"))
+            .master_keys()
+            .unwrap()
+            .unwrap();
+        assert_eq!(keys.active_id(), "new");
+        assert_eq!(keys.ids().collect::<Vec<_>>(), ["new", "old"]);
+        assert!(args(None, None).master_keys().unwrap().is_none());
+    }
+
+    #[test]
+    fn the_legacy_single_key_is_one_master_key() {
+        let dir = std::env::temp_dir().join(format!("jobsprint-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret.key");
+        std::fs::write(&file, format!("{}\n", generate_key().expose())).unwrap();
+        let legacy = MasterKeyArgs {
+            secret_key_file: Some(file.clone()),
+            ..args(None, None)
+        };
+        let keys = legacy.master_keys().unwrap().unwrap();
+        assert_eq!(keys.active_id(), "k1");
+        assert_eq!(keys.ids().collect::<Vec<_>>(), ["k1"]);
+
+        // JOBSPRINT_MASTER_KEYS wins over the legacy variables.
+        let both = MasterKeyArgs {
+            secret_key_file: Some(file),
+            ..args(Some(format!("m1:{}", generate_key().expose())), None)
+        };
+        assert_eq!(both.master_keys().unwrap().unwrap().active_id(), "m1");
+        std::fs::remove_dir_all(dir).unwrap();
+
+        let short = MasterKeyArgs {
+            secret_key: Some("c2hvcnQ=".into()),
+            ..args(None, None)
+        };
+        let err = error(&short);
+        assert!(err.contains("JOBSPRINT_SECRET_KEY"), "{err}");
+        assert!(err.contains("decodes to 5 bytes"), "{err}");
+    }
+
+    #[test]
+    fn bad_master_keys_are_clear_errors_without_key_material() {
+        let good = generate_key();
+        let good = good.expose();
+        let cases = [
+            (
+                format!("m1:{good},m2:bm90LWJhc2U2NCE@@"),
+                Some("m1"),
+                "master key 'm2' is unusable: it is not valid base64",
+            ),
+            (
+                format!("m1:{good},m2:c2hvcnQ="),
+                Some("m1"),
+                "master key 'm2' is unusable: it decodes to 5 bytes, not 32",
+            ),
+            (
+                format!("m1:{good}"),
+                Some("m2"),
+                "the active master key 'm2' is not among the configured ones (m1)",
+            ),
+            (
+                format!("m1:{good},m2:{good}"),
+                None,
+                "2 master keys are configured (m1, m2): name the active one",
+            ),
+            (
+                format!("m1:{good},{good}"),
+                Some("m1"),
+                "entry 2 is not `id:base64-key`",
+            ),
+        ];
+        for (list, active, expected) in cases {
+            let err = error(&args(Some(list), active));
+            assert!(
+                err.starts_with("invalid JOBSPRINT_MASTER_KEYS / JOBSPRINT_MASTER_KEY_ID: "),
+                "{err}"
+            );
+            assert!(err.contains(expected), "{err:?} should say {expected:?}");
+            for material in [good, "bm90LWJhc2U2NCE", "c2hvcnQ"] {
+                assert!(!err.contains(material), "{err:?} shows key material");
+            }
+        }
+        let err = error(&args(None, Some("m1")));
+        assert_eq!(
+            err,
+            "JOBSPRINT_MASTER_KEY_ID is 'm1' but JOBSPRINT_MASTER_KEYS is not set"
+        );
     }
 }

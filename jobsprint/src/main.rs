@@ -1,5 +1,8 @@
-//! The `jobsprint` binary: `serve` the API, `migrate` the database.
+//! The `jobsprint` binary: `serve` the API, `migrate` the database, run
+//! `admin` tasks.
 
+mod access;
+mod admin;
 mod config;
 mod telemetry;
 
@@ -9,6 +12,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
+
+use commands::identity::{Identity, IdentityConfig};
 
 use crate::config::{DatabaseArgs, ServeArgs};
 
@@ -26,6 +31,11 @@ enum Command {
     Serve(ServeArgs),
     /// Applies the database migrations that are not applied yet, then exits.
     Migrate(DatabaseArgs),
+    /// Operator tasks: the first admin, tenants, master key rotation, keys.
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
 }
 
 #[tokio::main]
@@ -45,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("database is up to date");
             Ok(())
         }
+        Command::Admin { command } => admin::run(command).await,
     }
 }
 
@@ -58,15 +69,18 @@ async fn connect(args: &DatabaseArgs) -> anyhow::Result<PgPool> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let master_keys = args.keys.master_keys()?;
+    let jwt = args.jwt.service()?;
     let metrics = telemetry::install_metrics()?;
     let pool = connect(&args.database).await?;
     commands::migrate::run(&pool)
         .await
         .context("migrating the database")?;
-    let command_config = args.command_config()?;
+    let command_config = args.command_config(&pool, master_keys);
     let api_config = args.api_config();
     let commands = Arc::new(commands::Commands::new(pool.clone(), command_config));
-    let state = api::AppState::new(&api_config, pool, commands, Some(metrics));
+    let identity = Arc::new(Identity::new(commands, jwt, IdentityConfig::default()));
+    let state = api::AppState::new(&api_config, pool, identity, Some(metrics));
     let app = api::app(&api_config, state);
     let listener = tokio::net::TcpListener::bind(&args.http_addr)
         .await
@@ -76,9 +90,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving HTTP")
 }
 
 async fn shutdown_signal() {
@@ -100,4 +114,27 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+        let help = Cli::command()
+            .find_subcommand_mut("admin")
+            .expect("an admin subcommand")
+            .render_long_help()
+            .to_string();
+        assert!(
+            help.contains("rotate-key")
+                && help.contains("generate-key")
+                && help.contains("bootstrap"),
+            "{help}"
+        );
+    }
 }

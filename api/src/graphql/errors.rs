@@ -23,6 +23,10 @@ pub enum ErrorCode {
     Unavailable,
     /// Our fault; details are in the server log under the trace id.
     Internal,
+    /// No valid credential was sent.
+    Unauthenticated,
+    /// The caller's role or scopes do not allow this.
+    Forbidden,
 }
 
 impl ErrorCode {
@@ -35,6 +39,8 @@ impl ErrorCode {
             Self::InvalidState => "INVALID_STATE",
             Self::Unavailable => "UNAVAILABLE",
             Self::Internal => "INTERNAL",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
         }
     }
 }

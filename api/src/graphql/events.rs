@@ -9,7 +9,9 @@ use sqlx::PgPool;
 
 use super::errors::{coded, internal, ErrorCode};
 use super::scalars::BigInt;
-use crate::identity::Identity;
+use domain::access::Permission;
+
+use crate::caller::require;
 
 /// Event history queries.
 #[derive(Default)]
@@ -21,6 +23,10 @@ enum AggregateType {
     Workflow,
     Integration,
     Execution,
+    Tenant,
+    User,
+    ApiToken,
+    Session,
 }
 
 impl AggregateType {
@@ -29,6 +35,20 @@ impl AggregateType {
             Self::Workflow => "Workflow",
             Self::Integration => "Integration",
             Self::Execution => "Execution",
+            Self::Tenant => "Tenant",
+            Self::User => "User",
+            Self::ApiToken => "ApiToken",
+            Self::Session => "Session",
+        }
+    }
+
+    /// What a caller needs to read this history.
+    fn permission(self) -> Permission {
+        match self {
+            Self::Workflow => Permission::ReadWorkflows,
+            Self::Integration => Permission::ReadIntegrations,
+            Self::Execution => Permission::ReadExecutions,
+            Self::Tenant | Self::User | Self::ApiToken | Self::Session => Permission::ManageMembers,
         }
     }
 }
@@ -84,7 +104,7 @@ impl EventQuery {
         after: Option<String>,
         first: Option<i32>,
     ) -> async_graphql::Result<Connection<String, Event, EmptyFields, EmptyFields>> {
-        let identity = ctx.data::<Identity>()?;
+        let (authenticated, caller) = require(ctx, aggregate_type.permission())?;
         let pool = ctx.data::<PgPool>()?;
         let first = first.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&first) {
@@ -108,14 +128,14 @@ impl EventQuery {
         };
         let page = aggregate_history(
             pool,
-            identity.tenant_id.0,
+            authenticated.tenant_id.0,
             aggregate_type.stored_name(),
             aggregate_id.as_str(),
             after_sequence,
             i64::from(first),
         )
         .await
-        .map_err(|err| internal(&err, &identity.trace_id))?;
+        .map_err(|err| internal(&err, &caller.trace_id))?;
         let mut connection = Connection::new(after_sequence > 0, page.has_more);
         connection.edges.extend(
             page.events

@@ -2,6 +2,7 @@
 
 use async_graphql::{Context, InputObject, Json, Object, ID};
 use commands::executions::StartExecution;
+use domain::access::Permission;
 use domain::execution::{ExecutionCommand, ExecutionTrigger};
 use domain::ids::{ExecutionId, WorkflowId};
 use serde_json::Value;
@@ -43,7 +44,8 @@ impl ExecutionMutation {
         ctx: &Context<'_>,
         input: StartExecutionInput,
     ) -> async_graphql::Result<CommandResult> {
-        let (commands, command, trace_id) = command_context(ctx, input.command_id.as_ref())?;
+        let (commands, command, trace_id) =
+            command_context(ctx, Permission::ExecuteWorkflows, input.command_id.as_ref())?;
         let start = StartExecution {
             workflow_id: WorkflowId(parse_uuid("workflowId", &input.workflow_id)?),
             input: input
@@ -65,7 +67,11 @@ impl ExecutionMutation {
         ctx: &Context<'_>,
         input: CancelExecutionInput,
     ) -> async_graphql::Result<CommandResult> {
-        let (commands, command, trace_id) = command_context(ctx, input.command_id.as_ref())?;
+        let (commands, command, trace_id) = command_context(
+            ctx,
+            Permission::ControlExecutions,
+            input.command_id.as_ref(),
+        )?;
         let id = ExecutionId(parse_uuid("id", &input.id)?);
         let body = ExecutionCommand::Cancel {
             reason: input.reason,

@@ -4,6 +4,7 @@
 use async_graphql::{Context, InputObject, Json, Object, ID};
 use commands::integrations::RegisterIntegration;
 use commands::secrets::SecretString;
+use domain::access::Permission;
 use domain::ids::IntegrationId;
 use domain::integration::IntegrationCommand;
 use serde_json::Value;
@@ -83,7 +84,11 @@ impl IntegrationMutation {
         ctx: &Context<'_>,
         input: RegisterIntegrationInput,
     ) -> async_graphql::Result<CommandResult> {
-        let (commands, command, trace_id) = command_context(ctx, input.command_id.as_ref())?;
+        let (commands, command, trace_id) = command_context(
+            ctx,
+            Permission::ManageIntegrations,
+            input.command_id.as_ref(),
+        )?;
         let id = IntegrationId(new_aggregate_id("id", input.id.as_ref(), &command)?);
         let register = RegisterIntegration {
             name: input.name,
@@ -125,7 +130,11 @@ impl IntegrationMutation {
         ctx: &Context<'_>,
         input: RotateIntegrationCredentialsInput,
     ) -> async_graphql::Result<CommandResult> {
-        let (commands, command, trace_id) = command_context(ctx, input.command_id.as_ref())?;
+        let (commands, command, trace_id) = command_context(
+            ctx,
+            Permission::ManageIntegrations,
+            input.command_id.as_ref(),
+        )?;
         let id = IntegrationId(parse_uuid("id", &input.id)?);
         let credentials = secret(&input.credentials)?;
         commands
@@ -183,7 +192,8 @@ async fn run(
     expected_version: Option<BigInt>,
     body: IntegrationCommand,
 ) -> async_graphql::Result<CommandResult> {
-    let (commands, command, trace_id) = command_context(ctx, command_id)?;
+    let (commands, command, trace_id) =
+        command_context(ctx, Permission::ManageIntegrations, command_id)?;
     let id = IntegrationId(parse_uuid("id", id)?);
     commands
         .execute_integration(&command, id, body, expected(expected_version)?)

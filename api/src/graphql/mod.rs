@@ -2,9 +2,10 @@
 //!
 //! Wire types live here; domain types never derive GraphQL traits.
 
-mod errors;
+pub(crate) mod errors;
 mod events;
 mod executions;
+mod identity;
 mod integrations;
 mod result;
 mod scalars;
@@ -16,13 +17,16 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql::BatchRequest;
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
+use axum::extract::ConnectInfo;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
-use commands::Commands;
+use axum::Extension;
+use commands::identity::Identity;
 use sqlx::PgPool;
+use std::net::SocketAddr;
 
-use crate::identity::Identity;
+use crate::caller;
 use crate::limits::{ShapeLimits, LIMIT_EXCEEDED};
 use crate::{ApiConfig, AppState};
 
@@ -31,7 +35,7 @@ pub use scalars::BigInt;
 
 /// The root query type.
 #[derive(MergedObject, Default)]
-pub struct Query(events::EventQuery);
+pub struct Query(events::EventQuery, identity::IdentityQuery);
 
 /// The root mutation type.
 #[derive(MergedObject, Default)]
@@ -39,13 +43,14 @@ pub struct Mutation(
     workflows::WorkflowMutation,
     integrations::IntegrationMutation,
     executions::ExecutionMutation,
+    identity::IdentityMutation,
 );
 
 /// Jobsprint's schema.
 pub type JobsprintSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Builds the schema with its limits.
-pub fn schema(config: &ApiConfig, pool: PgPool, commands: Arc<Commands>) -> JobsprintSchema {
+pub fn schema(config: &ApiConfig, pool: PgPool, identity: Arc<Identity>) -> JobsprintSchema {
     let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(config.graphql_max_depth)
         .limit_complexity(config.graphql_max_complexity)
@@ -54,7 +59,8 @@ pub fn schema(config: &ApiConfig, pool: PgPool, commands: Arc<Commands>) -> Jobs
             max_root_fields: config.graphql_max_root_fields,
         })
         .data(pool)
-        .data(commands);
+        .data(identity.commands().clone())
+        .data(identity);
     if config.introspection {
         builder.finish()
     } else {
@@ -65,13 +71,21 @@ pub fn schema(config: &ApiConfig, pool: PgPool, commands: Arc<Commands>) -> Jobs
 /// `POST /graphql`: one operation, or a batch of at most `max_batch`.
 pub(crate) async fn graphql_handler(
     State(state): State<AppState>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     request: GraphQLBatchRequest,
 ) -> Response {
-    let identity = match Identity::from_headers(&headers) {
-        Ok(identity) => identity,
-        Err(err) => return errors::request_error(ErrorCode::Validation.as_str(), &err.to_string()),
+    let client = client.map(|Extension(ConnectInfo(address))| address);
+    let caller = match caller::caller(&state.identity, &headers, client).await {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal.into_response(),
     };
+    if let Some(authenticated) = &caller.authenticated {
+        if let Err(limited) = state.rate_limits.check_caller(&authenticated.actor()) {
+            metrics::counter!("jobsprint_rate_limited_total", "key" => "caller").increment(1);
+            return limited.into_response();
+        }
+    }
     let batch = request.into_inner();
     if let BatchRequest::Batch(requests) = &batch {
         if requests.len() > state.max_batch {
@@ -83,7 +97,7 @@ pub(crate) async fn graphql_handler(
             return errors::request_error(LIMIT_EXCEEDED, &message);
         }
     }
-    let batch = batch.data(identity);
+    let batch = batch.data(caller);
     GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
 }
 

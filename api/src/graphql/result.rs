@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use super::errors::{coded, ErrorCode};
 use super::scalars::BigInt;
-use crate::identity::Identity;
+use domain::access::Permission;
+
+use crate::caller::require;
 
 /// The result of an accepted command.
 #[derive(SimpleObject)]
@@ -38,20 +40,22 @@ impl From<CommandOutcome> for CommandResult {
     }
 }
 
-/// The caller's identity and the command layer, for a mutation resolver.
+/// Checks that the caller may do what `permission` names, then gives the
+/// command layer and the context of the command the resolver will send.
 pub(crate) fn command_context(
     ctx: &Context<'_>,
+    permission: Permission,
     command_id: Option<&ID>,
 ) -> async_graphql::Result<(Arc<Commands>, CommandContext, String)> {
-    let identity = ctx.data::<Identity>()?;
+    let (authenticated, caller) = require(ctx, permission)?;
     let commands = ctx.data::<Arc<Commands>>()?.clone();
     let command_id = command_id
         .map(|id| parse_uuid("commandId", id))
         .transpose()?;
-    let mut command_context =
-        CommandContext::new(identity.tenant_id, identity.actor.clone()).with_command_id(command_id);
-    command_context.trace_id = identity.trace_id.clone();
-    Ok((commands, command_context, identity.trace_id.clone()))
+    let mut command_context = CommandContext::new(authenticated.tenant_id, authenticated.actor())
+        .with_command_id(command_id);
+    command_context.trace_id = caller.trace_id.clone();
+    Ok((commands, command_context, caller.trace_id.clone()))
 }
 
 /// Parses a UUID argument, naming the field when it is not one.

@@ -1,6 +1,7 @@
 //! Workflow mutations.
 
 use async_graphql::{Context, InputObject, Json, Object, ID};
+use domain::access::Permission;
 use domain::ids::WorkflowId;
 use domain::workflow::{WorkflowCommand, WorkflowDefinition};
 use serde_json::Value;
@@ -75,7 +76,8 @@ async fn run(
     expected_version: Option<BigInt>,
     make: impl FnOnce() -> async_graphql::Result<WorkflowCommand>,
 ) -> async_graphql::Result<CommandResult> {
-    let (commands, command, trace_id) = command_context(ctx, command_id)?;
+    let (commands, command, trace_id) =
+        command_context(ctx, Permission::WriteWorkflows, command_id)?;
     // Only a create may omit the id; see `new_aggregate_id`.
     let id = new_aggregate_id("id", id, &command)?;
     let body = make()?;

@@ -5,8 +5,16 @@
 use std::sync::{Arc, OnceLock};
 
 use api::{ApiConfig, AppState};
-use commands::secrets::Keyring;
+use auth::jwt::{JwtConfig, JwtService, SigningKey};
+use auth::tokens::generate_secret;
+use auth::Secret;
+use chrono::Utc;
+use commands::identity::{Authenticated, Identity, IdentityConfig};
+use commands::secrets::data_keys::DataKeys;
+use commands::secrets::master::MasterKeys;
 use commands::{CommandConfig, Commands};
+use domain::access::{Principal, Role};
+use domain::ids::UserId;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -19,6 +27,25 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The test's own database.
     pub pool: PgPool,
+    /// Identity, for setting up tenants and members directly.
+    pub identity: Arc<Identity>,
+    /// The server's access-token service (to check and to forge tokens).
+    pub jwt: JwtService,
+    /// Its configuration.
+    pub jwt_config: JwtConfig,
+    /// The first tenant, with an `admin:all` API token.
+    pub tenant: TenantFixture,
+}
+
+/// A tenant made for a test.
+#[derive(Debug, Clone)]
+pub struct TenantFixture {
+    /// Its id.
+    pub tenant_id: String,
+    /// Its admin user.
+    pub admin_id: UserId,
+    /// An `admin:all` API token.
+    pub admin_token: String,
 }
 
 fn metrics() -> PrometheusHandle {
@@ -32,6 +59,18 @@ fn metrics() -> PrometheusHandle {
         .clone()
 }
 
+fn jwt_config() -> JwtConfig {
+    JwtConfig::new(
+        "jobsprint",
+        "jobsprint-api",
+        vec![SigningKey::new("test-kid", generate_secret())],
+        "test-kid",
+        JwtConfig::DEFAULT_TTL,
+        JwtConfig::DEFAULT_LEEWAY,
+    )
+    .expect("a valid test JWT config")
+}
+
 /// Serves the whole app on 127.0.0.1 with an ephemeral port.
 pub async fn spawn_app(pool: PgPool) -> TestApp {
     spawn_app_with(pool, ApiConfig::default()).await
@@ -42,37 +81,146 @@ pub async fn spawn_app_with(pool: PgPool, config: ApiConfig) -> TestApp {
     let commands = Arc::new(Commands::new(
         pool.clone(),
         CommandConfig {
-            keyring: Some(Keyring::new("test-key", &Keyring::generate_key()).unwrap()),
+            secrets: Some(Arc::new(DataKeys::new(
+                pool.clone(),
+                MasterKeys::generate("test-key"),
+            ))),
             ..CommandConfig::default()
         },
     ));
-    let state = AppState::new(&config, pool.clone(), commands, Some(metrics()));
+    let jwt_config = jwt_config();
+    let identity = Arc::new(Identity::new(
+        commands,
+        JwtService::new(jwt_config.clone()),
+        IdentityConfig::default(),
+    ));
+    let state = AppState::new(&config, pool.clone(), identity.clone(), Some(metrics()));
     let app = api::app(&config, state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    let tenant = new_tenant(&identity, "Tenant A").await;
     TestApp {
         base,
         client: reqwest::Client::new(),
         pool,
+        jwt: JwtService::new(jwt_config.clone()),
+        jwt_config,
+        identity,
+        tenant,
     }
 }
 
+async fn new_tenant(identity: &Identity, name: &str) -> TenantFixture {
+    let email = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
+    let made = identity
+        .create_tenant(name, &email, None)
+        .await
+        .expect("tenant created");
+    TenantFixture {
+        tenant_id: made.tenant_id.to_string(),
+        admin_id: made.user_id,
+        admin_token: made.api_token.expose().to_owned(),
+    }
+}
+
+/// The password every test member gets.
+pub const MEMBER_PASSWORD: &str = "correct horse battery staple";
+
 impl TestApp {
-    /// Posts a GraphQL operation as the default tenant.
-    pub async fn gql(&self, query: &str, variables: Value) -> Value {
-        self.gql_as(None, query, variables).await
+    /// Another tenant, with its admin.
+    pub async fn new_tenant(&self, name: &str) -> TenantFixture {
+        new_tenant(&self.identity, name).await
     }
 
-    /// Posts a GraphQL operation with an `X-Tenant-Id` header.
-    pub async fn gql_as(&self, tenant: Option<&str>, query: &str, variables: Value) -> Value {
+    /// Invites and registers a member with `role`: (user id, access token).
+    pub async fn member(&self, tenant: &TenantFixture, role: Role) -> (String, String) {
+        let (email, _) = self.member_with_password(tenant, role).await;
+        let tokens = self
+            .identity
+            .login(
+                tenant.tenant_id.parse().unwrap(),
+                &email,
+                &Secret::new(MEMBER_PASSWORD),
+                "test",
+                Utc::now(),
+            )
+            .await
+            .expect("the member signs in");
+        (
+            tokens.user_id.to_string(),
+            tokens.access_token.expose().to_owned(),
+        )
+    }
+
+    /// Invites and registers a member with `role`: (email, password).
+    pub async fn member_with_password(
+        &self,
+        tenant: &TenantFixture,
+        role: Role,
+    ) -> (String, String) {
+        let admin = Authenticated {
+            tenant_id: tenant.tenant_id.parse().unwrap(),
+            principal: Principal::User {
+                user_id: tenant.admin_id,
+                role: Role::Admin,
+            },
+            session_id: None,
+        };
+        let email = format!("{role}-{}@example.com", uuid::Uuid::new_v4().simple());
+        let invitation = self
+            .identity
+            .invite_user(&admin, &email, role, "test", Utc::now())
+            .await
+            .expect("invited");
+        self.identity
+            .register(
+                &invitation.token,
+                "Member",
+                &Secret::new(MEMBER_PASSWORD),
+                "test",
+                Utc::now(),
+            )
+            .await
+            .expect("registered");
+        (email, MEMBER_PASSWORD.to_owned())
+    }
+
+    /// An access token of a fresh member with `role`.
+    pub async fn user_token(&self, tenant: &TenantFixture, role: Role) -> String {
+        self.member(tenant, role).await.1
+    }
+
+    /// Creates a workflow named `name` with `token`; its id.
+    pub async fn create_workflow(&self, token: &str, name: &str) -> String {
+        let created = self
+            .gql_as(
+                Some(token),
+                CREATE,
+                json!({"input": {"name": name, "definition": definition()}}),
+            )
+            .await;
+        created["data"]["createWorkflow"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{created}"))
+            .to_owned()
+    }
+
+    /// Posts a GraphQL operation as the first tenant's admin token.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.gql_as(Some(&self.tenant.admin_token), query, variables)
+            .await
+    }
+
+    /// Posts a GraphQL operation with `token` as bearer (anonymous with `None`).
+    pub async fn gql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let mut request = self
             .client
             .post(format!("{}/graphql", self.base))
             .json(&json!({"query": query, "variables": variables}));
-        if let Some(tenant) = tenant {
-            request = request.header("x-tenant-id", tenant);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
         }
         request.send().await.unwrap().json().await.unwrap()
     }

@@ -3,8 +3,11 @@
 
 #![allow(dead_code)]
 
+use std::sync::Arc;
+
 use commands::executions::StartExecution;
-use commands::secrets::Keyring;
+use commands::secrets::data_keys::DataKeys;
+use commands::secrets::master::MasterKeys;
 use commands::{CommandConfig, CommandContext, Commands};
 use domain::execution::ExecutionTrigger;
 use domain::ids::{TenantId, WorkflowId};
@@ -30,7 +33,10 @@ pub fn commands(pool: &PgPool) -> Commands {
     Commands::new(
         pool.clone(),
         CommandConfig {
-            keyring: Some(Keyring::new("k1", &Keyring::generate_key()).unwrap()),
+            secrets: Some(Arc::new(DataKeys::new(
+                pool.clone(),
+                MasterKeys::generate("k1"),
+            ))),
             ..CommandConfig::default()
         },
     )
