@@ -116,14 +116,27 @@ impl Identity {
         if token.expires_at().is_some_and(|at| at <= now) {
             return Err(rejected("API token expired"));
         }
+        // A token can never do more than its creator may do now: a disabled
+        // creator's tokens stop working, a demoted creator's tokens lose the
+        // scopes the new role could not grant.
+        let Some(creator_id) = token.created_by() else {
+            return Err(rejected("API token without a creator"));
+        };
+        let creator = self.directory.user(&creator_id.to_string()).await?;
+        let Some(creator_role) = creator.role().filter(|_| creator.is_active()) else {
+            return Err(rejected("the API token's creator is no longer active"));
+        };
+        let scopes: Vec<_> = token
+            .scopes()
+            .iter()
+            .copied()
+            .filter(|scope| scope.grantable_by(creator_role))
+            .collect();
         let token_id = ApiTokenId(presented.token_id);
         self.record_token_use(token_id, now);
         Ok(Authenticated {
             tenant_id,
-            principal: Principal::ApiToken {
-                token_id,
-                scopes: token.scopes().to_vec(),
-            },
+            principal: Principal::ApiToken { token_id, scopes },
             session_id: None,
         })
     }
