@@ -136,3 +136,39 @@ async fn a_client_over_its_rate_gets_429_with_retry_after(pool: PgPool) {
     let seconds: u64 = retry_after.expect("Retry-After on 429").parse().unwrap();
     assert!((1..=2).contains(&seconds), "{seconds}");
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_authenticated_caller_over_its_rate_gets_429(pool: PgPool) {
+    let config = ApiConfig {
+        rate_per_caller: RateQuota {
+            per_second: nonzero(1),
+            burst: nonzero(2),
+        },
+        ..ApiConfig::default()
+    };
+    let app = spawn_app_with(pool, config).await;
+    let other = app.new_tenant("Other").await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.base))
+            .bearer_auth(&app.tenant.admin_token)
+            .json(&json!({"query": "{ me { kind } }"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(&statuses[..2], [200, 200], "{statuses:?}");
+    assert!(statuses[2..].contains(&429), "{statuses:?}");
+    // The limit is per caller: another caller from the same address is served.
+    let response = app
+        .gql_as(Some(&other.admin_token), "{ me { kind } }", json!({}))
+        .await;
+    assert_eq!(
+        response["data"]["me"]["kind"],
+        json!("api_token"),
+        "{response}"
+    );
+}
