@@ -397,3 +397,44 @@ async fn cancel_and_tenant_isolation(pool: PgPool) {
         "idempotent repeat: {again}"
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn identity_history_is_for_admins_and_never_shows_hashes(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (user_id, viewer_token) = app.member(&app.tenant, domain::access::Role::Viewer).await;
+    let history = app
+        .gql(EVENTS, json!({"type": "USER", "id": user_id}))
+        .await;
+    let edges = history["data"]["events"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{history}"));
+    let types: Vec<&str> = edges
+        .iter()
+        .map(|e| e["node"]["eventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["UserInvited", "InvitationAccepted", "PasswordSet"]);
+    let text = history.to_string();
+    assert!(text.contains("[redacted]"), "{text}");
+    assert!(
+        !text.contains("argon2"),
+        "a password hash left the server: {text}"
+    );
+    for edge in edges {
+        assert!(
+            edge["node"]["metadata"]["actor"]
+                .as_str()
+                .unwrap()
+                .starts_with("user:"),
+            "who did it is recorded"
+        );
+    }
+
+    let as_viewer = app
+        .gql_as(
+            Some(&viewer_token),
+            EVENTS,
+            json!({"type": "USER", "id": user_id}),
+        )
+        .await;
+    assert_eq!(error_code(&as_viewer), "FORBIDDEN");
+}

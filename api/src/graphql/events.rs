@@ -82,7 +82,7 @@ impl From<StoredEvent> for Event {
             event_id: ID(e.event_id.to_string()),
             event_type: e.event_type,
             event_version: e.event_version,
-            payload: Json(e.payload),
+            payload: Json(redact_hashes(e.payload)),
             metadata: Json(e.metadata),
             recorded_at: e.recorded_at,
         }
@@ -143,5 +143,46 @@ impl EventQuery {
                 .map(|e| Edge::new(e.sequence.to_string(), Event::from(e))),
         );
         Ok(connection)
+    }
+}
+
+/// Replaces the value of every `*_hash` field (password, token, invitation
+/// and refresh hashes of identity events) before history leaves the server:
+/// a hash is not the secret, but offline guessing needs nothing more.
+fn redact_hashes(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    if key.ends_with("_hash") && !value.is_null() {
+                        (key, Value::String(REDACTED.to_owned()))
+                    } else {
+                        (key, redact_hashes(value))
+                    }
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(redact_hashes).collect()),
+        other => other,
+    }
+}
+
+/// What a redacted value reads as.
+const REDACTED: &str = "[redacted]";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hashes_are_redacted_at_any_depth_and_nothing_else_is() {
+        let payload = json!({"UserCreated": {"email": "a@b.c", "password_hash": "$argon2id$..."},
+                             "list": [{"refresh_hash": "ab12"}], "invitation_hash": null});
+        let redacted = redact_hashes(payload);
+        assert_eq!(redacted["UserCreated"]["password_hash"], json!(REDACTED));
+        assert_eq!(redacted["UserCreated"]["email"], json!("a@b.c"));
+        assert_eq!(redacted["list"][0]["refresh_hash"], json!(REDACTED));
+        assert_eq!(redacted["invitation_hash"], Value::Null);
     }
 }
