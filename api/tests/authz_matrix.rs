@@ -4,190 +4,19 @@
 //! may be read or written, and every refusal carries a clear code. A field
 //! added later is covered without touching this file.
 
+mod schema_walk;
 mod support;
 
 use std::collections::BTreeMap;
 
 use domain::access::Role;
+use schema_walk::*;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use support::*;
 
 /// A's objects carry this in their names: it must never reach B.
 const MARKER: &str = "tenant-a-private-7c1d";
-
-const INTROSPECT: &str = "{ __schema {
-  queryType { fields { name args { name type { ...T } } type { ...T } } }
-  mutationType { fields { name args { name type { ...T } } type { ...T } } }
-  types { name kind inputFields { name type { ...T } } enumValues { name }
-          fields { name args { name type { ...T } } type { ...T } } }
-} }
-fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }";
-
-struct Schema {
-    types: BTreeMap<String, Value>,
-}
-
-/// The named type under NON_NULL and LIST wrappers, and whether it is a list.
-fn named(t: &Value) -> (&str, &str, bool) {
-    let mut t = t;
-    let mut list = false;
-    while t["name"].is_null() {
-        if t["kind"] == "LIST" {
-            list = true;
-        }
-        t = &t["ofType"];
-    }
-    (
-        t["kind"].as_str().unwrap(),
-        t["name"].as_str().unwrap(),
-        list,
-    )
-}
-
-fn required(t: &Value) -> bool {
-    t["kind"] == "NON_NULL"
-}
-
-impl Schema {
-    /// Whether a type (or an input object's fields) holds an ID.
-    fn takes_id(&self, t: &Value) -> bool {
-        match named(t) {
-            (_, "ID", _) => true,
-            ("INPUT_OBJECT", name, _) => self.types[name]["inputFields"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|f| named(&f["type"]).1 == "ID"),
-            _ => false,
-        }
-    }
-
-    /// A GraphQL literal for an argument of type `t` named `name`, with
-    /// every ID set to `id`.
-    fn literal(&self, name: &str, t: &Value, id: &str) -> String {
-        let (kind, type_name, list) = named(t);
-        let one = match (kind, type_name) {
-            (_, "ID") => format!("\"{id}\""),
-            (_, "String") if name == "scopes" => "\"read:workflows\"".to_owned(),
-            (_, "String") if name == "email" => "\"someone@example.com\"".to_owned(),
-            (_, "String") => format!("\"b-{name}\""),
-            (_, "Int") => "1".to_owned(),
-            (_, "Boolean") => "true".to_owned(),
-            (_, "BigInt") => "\"1\"".to_owned(),
-            (_, "DateTime") => "\"2030-01-01T00:00:00Z\"".to_owned(),
-            (_, "JSON") if name == "definition" => graphql_literal(&definition()),
-            (_, "JSON") => "{}".to_owned(),
-            ("ENUM", _) => self.types[type_name]["enumValues"][0]["name"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-            ("INPUT_OBJECT", _) => {
-                let fields: Vec<String> = self.types[type_name]["inputFields"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    // Required fields, and every id (an optional id is still
-                    // a way to address A's objects, e.g. createWorkflow's).
-                    .filter(|f| {
-                        let name = f["name"].as_str().unwrap();
-                        required(&f["type"]) || (named(&f["type"]).1 == "ID" && name != "commandId")
-                    })
-                    .map(|f| {
-                        let field = f["name"].as_str().unwrap();
-                        format!("{field}: {}", self.literal(field, &f["type"], id))
-                    })
-                    .collect();
-                format!("{{{}}}", fields.join(", "))
-            }
-            other => panic!("no literal for {other:?}; teach the matrix this type"),
-        };
-        if list {
-            format!("[{one}]")
-        } else {
-            one
-        }
-    }
-}
-
-fn graphql_literal(value: &Value) -> String {
-    match value {
-        Value::Object(map) => {
-            let fields: Vec<String> = map
-                .iter()
-                .map(|(k, v)| format!("{k}: {}", graphql_literal(v)))
-                .collect();
-            format!("{{{}}}", fields.join(", "))
-        }
-        Value::Array(items) => format!(
-            "[{}]",
-            items
-                .iter()
-                .map(graphql_literal)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        other => other.to_string(),
-    }
-}
-
-struct Field {
-    operation: &'static str,
-    name: String,
-    args: Vec<Value>,
-    returns: Value,
-}
-
-fn fields(introspection: &Value, operation: &'static str, key: &str) -> Vec<Field> {
-    introspection["data"]["__schema"][key]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| Field {
-            operation,
-            name: f["name"].as_str().unwrap().to_owned(),
-            args: f["args"].as_array().unwrap().clone(),
-            returns: f["type"].clone(),
-        })
-        .collect()
-}
-
-/// A selection of everything a field returns, objects expanded a few
-/// levels deep, so the leak check sees real content.
-fn selection(schema: &Schema, returns: &Value) -> String {
-    selection_at(schema, returns, 0)
-}
-
-fn selection_at(schema: &Schema, returns: &Value, depth: usize) -> String {
-    let (kind, name, _) = named(returns);
-    if kind != "OBJECT" {
-        return String::new();
-    }
-    let fields: Vec<String> = schema.types[name]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| {
-            f["args"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|a| !required(&a["type"]))
-        })
-        .filter_map(|f| {
-            let field = f["name"].as_str().unwrap();
-            match named(&f["type"]).0 {
-                "OBJECT" if depth < 3 => Some(format!(
-                    "{field} {}",
-                    selection_at(schema, &f["type"], depth + 1)
-                )),
-                "OBJECT" => None,
-                _ => Some(field.to_owned()),
-            }
-        })
-        .collect();
-    format!("{{ __typename {} }}", fields.join(" "))
-}
 
 async fn tenant_a_state(pool: &PgPool, tenant: &str) -> (i64, String) {
     sqlx::query_as(
@@ -268,14 +97,7 @@ async fn no_role_of_one_tenant_reads_or_writes_another_tenants_objects(pool: PgP
     let introspection = app
         .gql_as(Some(&b.admin_token), INTROSPECT, json!({}))
         .await;
-    let schema = Schema {
-        types: introspection["data"]["__schema"]["types"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| (t["name"].as_str().unwrap().to_owned(), t.clone()))
-            .collect(),
-    };
+    let schema = Schema::of(&introspection);
     let all_fields: Vec<Field> = fields(&introspection, "query", "queryType")
         .into_iter()
         .chain(fields(&introspection, "mutation", "mutationType"))
@@ -382,14 +204,7 @@ async fn anonymous_callers_reach_only_sign_in(pool: PgPool) {
     let introspection = app
         .gql_as(Some(&app.tenant.admin_token), INTROSPECT, json!({}))
         .await;
-    let schema = Schema {
-        types: introspection["data"]["__schema"]["types"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| (t["name"].as_str().unwrap().to_owned(), t.clone()))
-            .collect(),
-    };
+    let schema = Schema::of(&introspection);
     let public = ["login", "register", "refreshToken"];
     let all_fields: Vec<Field> = fields(&introspection, "query", "queryType")
         .into_iter()
