@@ -95,6 +95,7 @@ pub struct Commands {
     pub(crate) executions: Lane<Execution>,
     pub(crate) workflow_store: Store<Workflow>,
     pub(crate) config: CommandConfig,
+    stripes: Stripes,
 }
 
 impl Commands {
@@ -114,6 +115,7 @@ impl Commands {
             ),
             pool,
             config,
+            stripes: Stripes::default(),
         }
     }
 
@@ -164,6 +166,10 @@ impl Commands {
         );
         let started = Instant::now();
         let result = async {
+            // Commands on one aggregate queue in this process instead of
+            // racing each other to the same sequence; races with other
+            // processes are still settled by the store (and retried).
+            let _turn = self.stripes.lock(A::TYPE, aggregate_id).await;
             if ctx.command_id.is_some() {
                 if let Some(done) = self
                     .recorded(command_id, ctx, A::TYPE, aggregate_id)
@@ -268,7 +274,7 @@ impl Commands {
                         )));
                     }
                     attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 3)).await;
+                    tokio::time::sleep(backoff(attempt)).await;
                 }
                 Err(err) => return Err(from_aggregate_error(err)),
             }
@@ -349,5 +355,40 @@ fn outcome(
         position: written.position,
         command_id,
         duplicate,
+    }
+}
+
+/// Full jitter over an exponentially growing window (2, 4, 8, ... ms, at most
+/// 256): racing writers spread out instead of colliding again in step.
+fn backoff(attempt: u32) -> Duration {
+    use rand::Rng;
+    let window = 1u64 << attempt.clamp(1, 8);
+    Duration::from_millis(rand::thread_rng().gen_range(1..=window))
+}
+
+/// Striped per-aggregate locks: a bounded set of mutexes, an aggregate maps to
+/// one by hash. Two aggregates may share a stripe; that only queues them.
+struct Stripes(Vec<tokio::sync::Mutex<()>>);
+
+const STRIPES: usize = 1024;
+
+impl Default for Stripes {
+    fn default() -> Self {
+        Self((0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect())
+    }
+}
+
+impl Stripes {
+    async fn lock(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (aggregate_type, aggregate_id).hash(&mut hasher);
+        self.0[(hasher.finish() % STRIPES as u64) as usize]
+            .lock()
+            .await
     }
 }

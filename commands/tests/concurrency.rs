@@ -58,10 +58,12 @@ async fn a_stale_expected_version_is_a_conflict_and_writes_nothing(pool: PgPool)
 
 #[sqlx::test(migrations = "../migrations")]
 async fn racing_writers_without_expected_version_all_land_in_order(pool: PgPool) {
-    let commands = Arc::new(commands(&pool));
-    let id = create(&commands, &ctx()).await;
+    // Two command layers stand in for two server processes: within one,
+    // commands on an aggregate queue; between them, they race and retry.
+    let servers = [Arc::new(commands(&pool)), Arc::new(commands(&pool))];
+    let id = create(&servers[0], &ctx()).await;
     let tasks = (0..10).map(|i| {
-        let commands = commands.clone();
+        let commands = servers[i % 2].clone();
         tokio::spawn(async move {
             let rename = WorkflowCommand::Rename {
                 name: format!("name {i}"),
@@ -80,7 +82,7 @@ async fn racing_writers_without_expected_version_all_land_in_order(pool: PgPool)
         "SELECT sequence FROM events WHERE aggregate_id = $1 ORDER BY global_position",
     )
     .bind(id.to_string())
-    .fetch_all(commands.pool())
+    .fetch_all(&pool)
     .await
     .unwrap();
     assert_eq!(sequences, (1..=12).collect::<Vec<_>>());
