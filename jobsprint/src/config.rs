@@ -19,6 +19,24 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where the projectors read committed events from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Bus {
+    /// Straight from the event store, in commit order (single-node
+    /// deployments). `kafka` (the topic the relay fills) will come next.
+    Store,
+}
+
+/// What a projection does with an event it cannot apply (after writing it
+/// to its dead-letter table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnPoison {
+    /// Stop just before it until the code is fixed (restart or retry).
+    Stop,
+    /// Skip it and go on.
+    Skip,
+}
+
 /// Settings of anything that talks to the database.
 #[derive(Args)]
 pub struct DatabaseArgs {
@@ -123,6 +141,13 @@ pub struct ServeArgs {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "JOBSPRINT_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
     pub body_limit_bytes: usize,
+    /// Where the projectors read events: `store` (the event store in commit
+    /// order, the only bus for now; `kafka` will come with the relay).
+    #[arg(long, env = "JOBSPRINT_BUS", value_enum, default_value_t = Bus::Store)]
+    pub bus: Bus,
+    /// What a projection does with an event it cannot apply.
+    #[arg(long, env = "JOBSPRINT_PROJECTION_ON_POISON", value_enum, default_value_t = OnPoison::Stop)]
+    pub projection_on_poison: OnPoison,
 }
 
 impl ServeArgs {
@@ -154,6 +179,17 @@ impl ServeArgs {
             cache_capacity: self.aggregate_cache,
             secrets,
             ..commands::CommandConfig::default()
+        }
+    }
+
+    /// The projectors' settings.
+    pub fn projector_config(&self) -> projections::projector::ProjectorConfig {
+        projections::projector::ProjectorConfig {
+            on_poison: match self.projection_on_poison {
+                OnPoison::Stop => projections::projector::PoisonPolicy::Stop,
+                OnPoison::Skip => projections::projector::PoisonPolicy::Skip,
+            },
+            ..projections::projector::ProjectorConfig::default()
         }
     }
 

@@ -4,6 +4,7 @@
 mod access;
 mod admin;
 mod config;
+mod projectors;
 mod telemetry;
 
 use std::sync::Arc;
@@ -27,7 +28,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Migrates the database, then serves GraphQL, health and metrics over HTTP.
+    /// Migrates the database, runs the projectors and serves GraphQL, health
+    /// and metrics over HTTP.
     Serve(ServeArgs),
     /// Applies the database migrations that are not applied yet, then exits.
     Migrate(DatabaseArgs),
@@ -80,19 +82,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let api_config = args.api_config();
     let commands = Arc::new(commands::Commands::new(pool.clone(), command_config));
     let identity = Arc::new(Identity::new(commands, jwt, IdentityConfig::default()));
-    let state = api::AppState::new(&api_config, pool, identity, Some(metrics));
-    let app = api::app(&api_config, state);
     let listener = tokio::net::TcpListener::bind(&args.http_addr)
         .await
         .with_context(|| format!("binding {}", args.http_addr))?;
+    let projectors = projectors::start(&pool, args.bus, &args.projector_config());
+    let state = api::AppState::new(&api_config, pool, identity, Some(metrics));
+    let app = api::app(&api_config, state);
     tracing::info!(addr = %listener.local_addr()?, "serving GraphQL at /graphql");
-    axum::serve(
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await
-    .context("serving HTTP")
+    .context("serving HTTP");
+    projectors.stop(std::time::Duration::from_secs(10)).await;
+    served
 }
 
 async fn shutdown_signal() {

@@ -26,7 +26,30 @@ async fn ids(pool: &PgPool, after: Cursor) -> (Vec<String>, Cursor) {
     (ids, cursor)
 }
 
+/// Reads until `count` events arrived (at most 10 s). The xmin horizon is
+/// cluster-wide: a short writing transaction anywhere in the cluster (the
+/// test harness creating or dropping another test's database) may delay
+/// what a single read sees, never what it delivers.
+async fn ids_until(pool: &PgPool, after: Cursor, count: usize) -> (Vec<String>, Cursor) {
+    let (mut seen, mut cursor) = ids(pool, after).await;
+    for _ in 0..1000 {
+        if seen.len() >= count {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let (more, next) = ids(pool, cursor).await;
+        seen.extend(more);
+        cursor = next;
+    }
+    (seen, cursor)
+}
+
+/// The xmin horizon is cluster-wide: one variant's open transaction A holds
+/// the other variant's reader back too, so the variants take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn held_transaction(pool: PgPool, commit_a: bool) {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let options = pool.connect_options();
     let mut a = PgConnection::connect_with(&options).await.unwrap();
     let mut b = PgConnection::connect_with(&options).await.unwrap();
@@ -47,12 +70,12 @@ async fn held_transaction(pool: PgPool, commit_a: bool) {
     } else {
         tx_a.rollback().await.unwrap();
     }
-    let (seen, cursor) = ids(&pool, cursor).await;
     let expected: &[&str] = if commit_a {
         &["A1", "B1", "B2"]
     } else {
         &["B1", "B2"]
     };
+    let (seen, cursor) = ids_until(&pool, cursor, expected.len()).await;
     assert_eq!(seen, expected);
 
     let (again, _) = ids(&pool, cursor).await;

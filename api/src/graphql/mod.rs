@@ -10,6 +10,7 @@ mod integrations;
 mod result;
 mod scalars;
 mod workflows;
+mod workflows_query;
 
 use std::sync::Arc;
 
@@ -35,7 +36,11 @@ pub use scalars::BigInt;
 
 /// The root query type.
 #[derive(MergedObject, Default)]
-pub struct Query(events::EventQuery, identity::IdentityQuery);
+pub struct Query(
+    events::EventQuery,
+    identity::IdentityQuery,
+    workflows_query::WorkflowQuery,
+);
 
 /// The root mutation type.
 #[derive(MergedObject, Default)]

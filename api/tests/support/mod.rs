@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use api::{ApiConfig, AppState};
 use auth::jwt::{JwtConfig, JwtService, SigningKey};
@@ -16,6 +17,9 @@ use commands::{CommandConfig, Commands};
 use domain::access::{Principal, Role};
 use domain::ids::UserId;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use projections::projector::{Projection, Projector, ProjectorConfig};
+use projections::read_models::workflows::WorkflowsProjection;
+use projections::source::StoreSource;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
@@ -94,6 +98,7 @@ pub async fn spawn_app_with(pool: PgPool, config: ApiConfig) -> TestApp {
         JwtService::new(jwt_config.clone()),
         IdentityConfig::default(),
     ));
+    start_projections(&pool);
     let state = AppState::new(&config, pool.clone(), identity.clone(), Some(metrics()));
     let app = api::app(&config, state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -110,6 +115,18 @@ pub async fn spawn_app_with(pool: PgPool, config: ApiConfig) -> TestApp {
         identity,
         tenant,
     }
+}
+
+/// Runs the read-model projections over the test's database, as `serve`
+/// does, until the test's pool closes.
+fn start_projections(pool: &PgPool) {
+    let config = ProjectorConfig {
+        idle_poll: Duration::from_millis(50),
+        ..ProjectorConfig::default()
+    };
+    let projector = Projector::new(pool.clone(), WorkflowsProjection, config);
+    let source = StoreSource::new(pool.clone()).with_poll_interval(Duration::from_millis(250));
+    tokio::spawn(async move { projector.run(source, std::future::pending()).await });
 }
 
 async fn new_tenant(identity: &Identity, name: &str) -> TenantFixture {
@@ -205,6 +222,37 @@ impl TestApp {
             .as_str()
             .unwrap_or_else(|| panic!("{created}"))
             .to_owned()
+    }
+
+    /// Waits until the `workflows` read model has applied the event at
+    /// `position` (a mutation's `position`, as a number or a string).
+    pub async fn wait_for_position(&self, position: &Value) {
+        let position = match position {
+            Value::String(text) => text.parse().unwrap(),
+            other => other
+                .as_i64()
+                .unwrap_or_else(|| panic!("not a position: {other}")),
+        };
+        projections::status::wait_for_position(
+            &self.pool,
+            WorkflowsProjection::NAME,
+            position,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    }
+
+    /// Waits until the read models have applied every event written so far.
+    pub async fn wait_for_read_models(&self) {
+        let last: Option<i64> = sqlx::query_scalar(
+            "SELECT global_position FROM events
+              ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .unwrap();
+        self.wait_for_position(&json!(last.unwrap_or(0))).await;
     }
 
     /// Posts a GraphQL operation as the first tenant's admin token.

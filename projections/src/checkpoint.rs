@@ -1,0 +1,318 @@
+//! A projection's own rows: its checkpoint (commit-order cursor and state),
+//! the last applied sequence of each aggregate it saw, and its dead letters.
+//!
+//! Every writer of these rows and of the projection's read model locks the
+//! checkpoint row first ([`lock`]), so writers of one projection serialize.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool, Row};
+
+use crate::commit_order::{CommittedEvent, Cursor};
+
+/// Whether a projection applies events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectionState {
+    /// Applying events as they come.
+    Running,
+    /// Halted on a poison event (Stop policy); resumes after a fix.
+    Stopped,
+    /// Halted on a gap in an aggregate's sequences; never skips it.
+    Failed,
+}
+
+impl ProjectionState {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Stopped => "stopped",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Result<Self, sqlx::Error> {
+        match text {
+            "running" => Ok(Self::Running),
+            "stopped" => Ok(Self::Stopped),
+            "failed" => Ok(Self::Failed),
+            other => Err(sqlx::Error::Decode(
+                format!("unknown projection state '{other}'").into(),
+            )),
+        }
+    }
+}
+
+impl fmt::Display for ProjectionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A projection's checkpoint row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// The commit-order cursor of the last event handled.
+    pub cursor: Cursor,
+    /// Whether it runs.
+    pub state: ProjectionState,
+    /// Why it halted, when it did.
+    pub error: Option<String>,
+    /// When the row last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+const CHECKPOINT_COLUMNS: &str =
+    "transaction_id::text::bigint AS transaction_id, global_position, state, error, updated_at";
+
+fn checkpoint_of(row: &sqlx::postgres::PgRow) -> Result<Checkpoint, sqlx::Error> {
+    Ok(Checkpoint {
+        cursor: Cursor {
+            transaction_id: row.try_get::<i64, _>("transaction_id")? as u64,
+            global_position: row.try_get("global_position")?,
+        },
+        state: ProjectionState::parse(row.try_get("state")?)?,
+        error: row.try_get("error")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// The checkpoint of `projection`, if it ever ran.
+pub async fn read(pool: &PgPool, projection: &str) -> Result<Option<Checkpoint>, sqlx::Error> {
+    let sql =
+        format!("SELECT {CHECKPOINT_COLUMNS} FROM projection_checkpoints WHERE projection = $1");
+    let row = sqlx::query(&sql)
+        .bind(projection)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(checkpoint_of).transpose()
+}
+
+/// Lets a stopped or failed projection run again (its runner picks it up
+/// within its poll interval and starts over from its checkpoint). Returns
+/// the state it had, `None` when it never ran.
+pub async fn resume(
+    pool: &PgPool,
+    projection: &str,
+) -> Result<Option<ProjectionState>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let Some(before) = lock_existing(&mut tx, projection).await? else {
+        return Ok(None);
+    };
+    set_state(&mut tx, projection, ProjectionState::Running, None).await?;
+    tx.commit().await?;
+    Ok(Some(before.state))
+}
+
+/// Creates the row of `projection` when missing, then locks and reads it.
+pub(crate) async fn lock(
+    conn: &mut PgConnection,
+    projection: &str,
+) -> Result<Checkpoint, sqlx::Error> {
+    if let Some(checkpoint) = lock_existing(conn, projection).await? {
+        return Ok(checkpoint);
+    }
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING",
+    )
+    .bind(projection)
+    .execute(&mut *conn)
+    .await?;
+    lock_existing(conn, projection)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)
+}
+
+async fn lock_existing(
+    conn: &mut PgConnection,
+    projection: &str,
+) -> Result<Option<Checkpoint>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {CHECKPOINT_COLUMNS} FROM projection_checkpoints WHERE projection = $1 FOR UPDATE"
+    );
+    let row = sqlx::query(&sql)
+        .bind(projection)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(checkpoint_of).transpose()
+}
+
+/// Moves the checkpoint (under the lock of [`lock`]).
+pub(crate) async fn save(
+    conn: &mut PgConnection,
+    projection: &str,
+    cursor: Cursor,
+    state: ProjectionState,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE projection_checkpoints
+            SET transaction_id = $2::text::xid8, global_position = $3, state = $4, error = $5,
+                updated_at = clock_timestamp()
+          WHERE projection = $1",
+    )
+    .bind(projection)
+    .bind(cursor.transaction_id.to_string())
+    .bind(cursor.global_position)
+    .bind(state.as_str())
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Changes only the state (under the lock of [`lock`]).
+pub(crate) async fn set_state(
+    conn: &mut PgConnection,
+    projection: &str,
+    state: ProjectionState,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE projection_checkpoints SET state = $2, error = $3, updated_at = clock_timestamp()
+          WHERE projection = $1",
+    )
+    .bind(projection)
+    .bind(state.as_str())
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An aggregate: (type, id).
+pub(crate) type AggregateKey = (String, String);
+
+/// The last applied sequence of each of `keys` that the projection saw.
+pub(crate) async fn load_sequences(
+    conn: &mut PgConnection,
+    projection: &str,
+    keys: &[AggregateKey],
+) -> Result<HashMap<AggregateKey, i64>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (types, ids): (Vec<&str>, Vec<&str>) =
+        keys.iter().map(|(t, i)| (t.as_str(), i.as_str())).unzip();
+    let rows = sqlx::query(
+        "SELECT s.aggregate_type, s.aggregate_id, s.last_sequence
+           FROM projection_aggregate_sequences s
+           JOIN unnest($2::text[], $3::text[]) AS k(aggregate_type, aggregate_id)
+             ON s.aggregate_type = k.aggregate_type AND s.aggregate_id = k.aggregate_id
+          WHERE s.projection = $1",
+    )
+    .bind(projection)
+    .bind(&types)
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                (row.try_get("aggregate_type")?, row.try_get("aggregate_id")?),
+                row.try_get("last_sequence")?,
+            ))
+        })
+        .collect()
+}
+
+/// Stores the last applied sequences of `changed`.
+pub(crate) async fn save_sequences(
+    conn: &mut PgConnection,
+    projection: &str,
+    changed: &HashMap<AggregateKey, i64>,
+) -> Result<(), sqlx::Error> {
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let mut types = Vec::with_capacity(changed.len());
+    let mut ids = Vec::with_capacity(changed.len());
+    let mut sequences = Vec::with_capacity(changed.len());
+    for ((aggregate_type, aggregate_id), sequence) in changed {
+        types.push(aggregate_type.as_str());
+        ids.push(aggregate_id.as_str());
+        sequences.push(*sequence);
+    }
+    sqlx::query(
+        "INSERT INTO projection_aggregate_sequences (projection, aggregate_type, aggregate_id, last_sequence)
+         SELECT $1, k.t, k.i, k.s FROM unnest($2::text[], $3::text[], $4::bigint[]) AS k(t, i, s)
+         ON CONFLICT (projection, aggregate_type, aggregate_id)
+            DO UPDATE SET last_sequence = EXCLUDED.last_sequence",
+    )
+    .bind(projection)
+    .bind(&types)
+    .bind(&ids)
+    .bind(&sequences)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records that `projection` could not apply `event`; a second failure of
+/// the same event updates its row. Returns the dead letter's id.
+pub(crate) async fn dead_letter(
+    conn: &mut PgConnection,
+    projection: &str,
+    committed: &CommittedEvent,
+    error: &str,
+) -> Result<i64, sqlx::Error> {
+    let event = &committed.event;
+    sqlx::query_scalar(
+        "INSERT INTO projection_dead_letters
+                (projection, global_position, transaction_id, aggregate_type, aggregate_id,
+                 sequence, event_id, event_type, error, payload)
+         VALUES ($1, $2, $3::text::xid8, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (projection, aggregate_type, aggregate_id, sequence) DO UPDATE
+            SET error = EXCLUDED.error,
+                attempts = projection_dead_letters.attempts + 1,
+                failed_at = clock_timestamp()
+         RETURNING id",
+    )
+    .bind(projection)
+    .bind(event.global_position)
+    .bind(committed.cursor.transaction_id.to_string())
+    .bind(&event.aggregate_type)
+    .bind(&event.aggregate_id)
+    .bind(event.sequence)
+    .bind(event.event_id)
+    .bind(&event.event_type)
+    .bind(error)
+    .bind(&event.payload)
+    .fetch_one(conn)
+    .await
+}
+
+/// Removes the dead letters of events that have now been applied.
+pub(crate) async fn clear_dead_letters(
+    conn: &mut PgConnection,
+    projection: &str,
+    applied: &[&CommittedEvent],
+) -> Result<(), sqlx::Error> {
+    if applied.is_empty() {
+        return Ok(());
+    }
+    let types: Vec<&str> = applied
+        .iter()
+        .map(|c| c.event.aggregate_type.as_str())
+        .collect();
+    let ids: Vec<&str> = applied
+        .iter()
+        .map(|c| c.event.aggregate_id.as_str())
+        .collect();
+    let sequences: Vec<i64> = applied.iter().map(|c| c.event.sequence).collect();
+    sqlx::query(
+        "DELETE FROM projection_dead_letters d
+          USING unnest($2::text[], $3::text[], $4::bigint[]) AS k(t, i, s)
+          WHERE d.projection = $1 AND d.aggregate_type = k.t AND d.aggregate_id = k.i
+            AND d.sequence = k.s",
+    )
+    .bind(projection)
+    .bind(&types)
+    .bind(&ids)
+    .bind(&sequences)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! Read models: tables folded from events by projections, and the reads
+//! the API answers from them. Queries read these tables only, never the
+//! event store.
+
+pub mod workflow_queries;
+pub mod workflows;
