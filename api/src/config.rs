@@ -1,7 +1,9 @@
 //! Typed settings of the HTTP layer, filled in by the binary.
 
 use std::num::NonZeroU32;
+use std::time::Duration;
 
+use crate::graphql::consistency::DEFAULT_CONSISTENCY_WAIT;
 use crate::rate_limit::RateQuota;
 
 /// Limits and switches of the API.
@@ -25,6 +27,9 @@ pub struct ApiConfig {
     pub rate_per_ip: RateQuota,
     /// Requests per authenticated caller.
     pub rate_per_caller: RateQuota,
+    /// How long a query with `consistentWith` waits for its read models
+    /// before answering `STALE`.
+    pub consistency_wait: Duration,
 }
 
 impl Default for ApiConfig {
@@ -45,6 +50,7 @@ impl Default for ApiConfig {
                 per_second: nonzero(100),
                 burst: nonzero(200),
             },
+            consistency_wait: DEFAULT_CONSISTENCY_WAIT,
         }
     }
 }

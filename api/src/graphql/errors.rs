@@ -27,6 +27,9 @@ pub enum ErrorCode {
     Unauthenticated,
     /// The caller's role or scopes do not allow this.
     Forbidden,
+    /// `consistentWith` asked for a position the read models did not reach
+    /// in time; `extensions` carry the lag.
+    Stale,
 }
 
 impl ErrorCode {
@@ -41,6 +44,7 @@ impl ErrorCode {
             Self::Internal => "INTERNAL",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
+            Self::Stale => "STALE",
         }
     }
 }

@@ -2,11 +2,13 @@
 //!
 //! Wire types live here; domain types never derive GraphQL traits.
 
+pub(crate) mod consistency;
 pub(crate) mod errors;
 mod events;
 mod executions;
 mod identity;
 mod integrations;
+mod paging;
 mod result;
 mod scalars;
 mod workflows;
@@ -63,6 +65,7 @@ pub fn schema(config: &ApiConfig, pool: PgPool, identity: Arc<Identity>) -> Jobs
             max_aliases: config.graphql_max_aliases,
             max_root_fields: config.graphql_max_root_fields,
         })
+        .data(consistency::ConsistencyWait(config.consistency_wait))
         .data(pool)
         .data(identity.commands().clone())
         .data(identity);

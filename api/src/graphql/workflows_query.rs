@@ -1,20 +1,24 @@
 //! Workflow queries, answered from the `workflows` read model only, and the
 //! status of the projections that build the read models.
 
-use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields, OpaqueCursor};
+use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, InputObject, Json, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use domain::access::Permission;
 use projections::checkpoint::ProjectionState as StoredState;
+use projections::projector::Projection;
 use projections::read_models::workflow_queries::{
     self as reads, WorkflowKey, WorkflowRow, WorkflowVersionRow,
 };
+use projections::read_models::workflows::WorkflowsProjection;
 use projections::status::{projection_statuses, record_metrics, ProjectionStatus as Stored};
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::consistency::await_read_models;
 use super::errors::{coded, internal, ErrorCode};
+use super::paging::{decode, encode, page_size, Page};
 use super::result::parse_uuid;
 use super::scalars::BigInt;
 use crate::caller::require;
@@ -184,50 +188,20 @@ impl From<Stored> for ProjectionStatus {
     }
 }
 
-const DEFAULT_PAGE: i32 = 50;
-const MAX_PAGE: i32 = 500;
-
-type Page<T> = Connection<String, T, EmptyFields, EmptyFields>;
-
-fn page_size(first: Option<i32>) -> async_graphql::Result<i64> {
-    let first = first.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&first) {
-        return Err(coded(
-            ErrorCode::Validation,
-            format!("first must be between 1 and {MAX_PAGE}, got {first}"),
-        ));
-    }
-    Ok(i64::from(first))
-}
-
-/// Decodes an opaque cursor of this query, or says it is not one.
-fn decode<T>(after: Option<&str>) -> async_graphql::Result<Option<T>>
-where
-    T: serde::Serialize + serde::de::DeserializeOwned,
-{
-    after
-        .map(|cursor| {
-            OpaqueCursor::<T>::decode_cursor(cursor)
-                .map(|OpaqueCursor(value)| value)
-                .map_err(|_| {
-                    coded(
-                        ErrorCode::Validation,
-                        format!("after is not a cursor of this query: '{cursor}'"),
-                    )
-                })
-        })
-        .transpose()
-}
-
-fn encode<T: serde::Serialize + serde::de::DeserializeOwned>(value: T) -> String {
-    OpaqueCursor(value).encode_cursor()
-}
+/// The read model these queries read.
+const WORKFLOWS: &str = <WorkflowsProjection as Projection>::NAME;
 
 #[Object]
 impl WorkflowQuery {
     /// One workflow; null when it does not exist in the caller's tenant.
-    async fn workflow(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Workflow>> {
+    async fn workflow(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        consistent_with: Option<BigInt>,
+    ) -> async_graphql::Result<Option<Workflow>> {
         let (authenticated, caller) = require(ctx, Permission::ReadWorkflows)?;
+        await_read_models(ctx, consistent_with, &[WORKFLOWS]).await?;
         let id = parse_uuid("id", &id)?;
         let pool = ctx.data::<PgPool>()?;
         let row = reads::find_workflow(pool, authenticated.tenant_id.0, id)
@@ -244,8 +218,10 @@ impl WorkflowQuery {
         filter: Option<WorkflowFilter>,
         first: Option<i32>,
         after: Option<String>,
+        consistent_with: Option<BigInt>,
     ) -> async_graphql::Result<Page<Workflow>> {
         let (authenticated, caller) = require(ctx, Permission::ReadWorkflows)?;
+        await_read_models(ctx, consistent_with, &[WORKFLOWS]).await?;
         let pool = ctx.data::<PgPool>()?;
         let first = page_size(first)?;
         let after = decode::<(DateTime<Utc>, Uuid)>(after.as_deref())?;
@@ -274,8 +250,10 @@ impl WorkflowQuery {
         workflow_id: ID,
         first: Option<i32>,
         after: Option<String>,
+        consistent_with: Option<BigInt>,
     ) -> async_graphql::Result<Page<WorkflowVersion>> {
         let (authenticated, caller) = require(ctx, Permission::ReadWorkflows)?;
+        await_read_models(ctx, consistent_with, &[WORKFLOWS]).await?;
         let workflow_id = parse_uuid("workflowId", &workflow_id)?;
         let pool = ctx.data::<PgPool>()?;
         let first = page_size(first)?;
