@@ -2,5 +2,8 @@
 //! the API answers from them. Queries read these tables only, never the
 //! event store.
 
+pub mod audit_log;
+pub mod integration_queries;
+pub mod integrations;
 pub mod workflow_queries;
 pub mod workflows;

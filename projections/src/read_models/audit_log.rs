@@ -1,0 +1,225 @@
+//! The `audit_log` projection: one row per event of every aggregate type:
+//! who (the metadata's actor) did what (the event type) to which aggregate,
+//! when (the event's `recorded_at`), in which conversation (correlation and
+//! causation ids), and from where when the metadata says so.
+//!
+//! **Invariant:** no payload is stored, so no secret can leak through the
+//! audit log; an aggregate's history is the `events` query.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::metadata::{ACTOR, CAUSATION_ID, COMMAND_ID, CORRELATION_ID, TENANT_ID, TRACE_ID};
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+use super::workflow_queries::Page;
+use crate::history::StoredEvent;
+use crate::projector::{ApplyError, Projection};
+
+/// Metadata key of the client's address, when a request carried one.
+pub const CLIENT_IP: &str = "client_ip";
+/// Metadata key of the client's user agent, when a request carried one.
+pub const USER_AGENT: &str = "user_agent";
+
+/// Folds every event of the store into `audit_log`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuditLogProjection;
+
+#[async_trait]
+impl Projection for AuditLogProjection {
+    const NAME: &'static str = "audit_log";
+    const AGGREGATE_TYPES: &'static [&'static str] = &[
+        "Workflow",
+        "Integration",
+        "Execution",
+        "Tenant",
+        "User",
+        "ApiToken",
+        "Session",
+    ];
+
+    async fn apply(&self, conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ApplyError> {
+        let meta = &event.metadata;
+        let tenant_id = uuid_at(meta, TENANT_ID)?.ok_or_else(|| missing(event, TENANT_ID))?;
+        let actor = text_at(meta, ACTOR).ok_or_else(|| missing(event, ACTOR))?;
+        sqlx::query(
+            "INSERT INTO audit_log (global_position, event_id, tenant_id, actor, action,
+                                    aggregate_type, aggregate_id, sequence, recorded_at,
+                                    command_id, correlation_id, causation_id, trace_id,
+                                    client_ip, user_agent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(event.global_position)
+        .bind(event.event_id)
+        .bind(tenant_id)
+        .bind(actor)
+        .bind(&event.event_type)
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .bind(event.sequence)
+        .bind(event.recorded_at)
+        .bind(uuid_at(meta, COMMAND_ID)?)
+        .bind(uuid_at(meta, CORRELATION_ID)?)
+        .bind(uuid_at(meta, CAUSATION_ID)?)
+        .bind(text_at(meta, TRACE_ID))
+        .bind(text_at(meta, CLIENT_IP))
+        .bind(text_at(meta, USER_AGENT))
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+fn text_at<'a>(meta: &'a Value, key: &str) -> Option<&'a str> {
+    meta.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn uuid_at(meta: &Value, key: &'static str) -> Result<Option<Uuid>, ApplyError> {
+    text_at(meta, key)
+        .map(|text| {
+            text.parse().map_err(|_| {
+                ApplyError::Rejected(format!("event metadata '{key}' is not a UUID: '{text}'"))
+            })
+        })
+        .transpose()
+}
+
+fn missing(event: &StoredEvent, key: &str) -> ApplyError {
+    ApplyError::Rejected(format!(
+        "{} {} sequence {}: event metadata has no '{key}'",
+        event.aggregate_type, event.aggregate_id, event.sequence
+    ))
+}
+
+/// One row of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    /// The event's global position.
+    pub global_position: i64,
+    /// The event's id.
+    pub event_id: Uuid,
+    /// Its tenant.
+    pub tenant_id: Uuid,
+    /// Who issued the command (`user:<id>`, `token:<id>`, `engine`, ...).
+    pub actor: String,
+    /// The event type, e.g. `IntegrationRegistered`.
+    pub action: String,
+    /// The aggregate's type.
+    pub aggregate_type: String,
+    /// The aggregate's id.
+    pub aggregate_id: String,
+    /// The event's sequence in its aggregate.
+    pub sequence: i64,
+    /// When the event was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// The command that produced it.
+    pub command_id: Option<Uuid>,
+    /// The conversation it belongs to.
+    pub correlation_id: Option<Uuid>,
+    /// The message that caused it.
+    pub causation_id: Option<Uuid>,
+    /// The trace it was handled in.
+    pub trace_id: Option<String>,
+    /// The client's address, when known.
+    pub client_ip: Option<String>,
+    /// The client's user agent, when known.
+    pub user_agent: Option<String>,
+}
+
+/// Where a page of the audit log starts: after this (recorded_at, position).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditKey {
+    /// The previous page's last recording time.
+    pub recorded_at: DateTime<Utc>,
+    /// The previous page's last global position.
+    pub global_position: i64,
+}
+
+impl AuditRow {
+    /// This row's place in the `recorded_at DESC, global_position DESC` order.
+    pub fn key(&self) -> AuditKey {
+        AuditKey {
+            recorded_at: self.recorded_at,
+            global_position: self.global_position,
+        }
+    }
+}
+
+/// Which audit rows a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only this aggregate type.
+    pub aggregate_type: Option<String>,
+    /// Only this aggregate id.
+    pub aggregate_id: Option<String>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only events recorded at or after this.
+    pub from: Option<DateTime<Utc>>,
+    /// Only events recorded before this.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Up to `first` audit rows of `tenant_id` matching `filter`, newest first
+/// (`recorded_at DESC, global_position DESC`), after `after`.
+pub async fn list_audit_log(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    filter: &AuditFilter,
+    after: Option<AuditKey>,
+    first: i64,
+) -> Result<Page<AuditRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT global_position, event_id, tenant_id, actor, action, aggregate_type, aggregate_id,
+                sequence, recorded_at, command_id, correlation_id, causation_id, trace_id,
+                client_ip, user_agent
+           FROM audit_log
+          WHERE tenant_id = $1
+            AND ($2::text IS NULL OR aggregate_type = $2)
+            AND ($3::text IS NULL OR aggregate_id = $3)
+            AND ($4::text IS NULL OR actor = $4)
+            AND ($5::timestamptz IS NULL OR recorded_at >= $5)
+            AND ($6::timestamptz IS NULL OR recorded_at < $6)
+            AND ($7::timestamptz IS NULL OR (recorded_at, global_position) < ($7, $8))
+          ORDER BY recorded_at DESC, global_position DESC
+          LIMIT $9",
+    )
+    .bind(tenant_id)
+    .bind(filter.aggregate_type.as_deref())
+    .bind(filter.aggregate_id.as_deref())
+    .bind(filter.actor.as_deref())
+    .bind(filter.from)
+    .bind(filter.to)
+    .bind(after.map(|k| k.recorded_at))
+    .bind(after.map(|k| k.global_position))
+    .bind(first + 1)
+    .fetch_all(pool)
+    .await?;
+    let mut items = rows.iter().map(audit_row).collect::<Result<Vec<_>, _>>()?;
+    let has_more = items.len() as i64 > first;
+    items.truncate(first.max(0) as usize);
+    Ok(Page { items, has_more })
+}
+
+fn audit_row(row: &sqlx::postgres::PgRow) -> Result<AuditRow, sqlx::Error> {
+    Ok(AuditRow {
+        global_position: row.try_get("global_position")?,
+        event_id: row.try_get("event_id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        recorded_at: row.try_get("recorded_at")?,
+        command_id: row.try_get("command_id")?,
+        correlation_id: row.try_get("correlation_id")?,
+        causation_id: row.try_get("causation_id")?,
+        trace_id: row.try_get("trace_id")?,
+        client_ip: row.try_get("client_ip")?,
+        user_agent: row.try_get("user_agent")?,
+    })
+}
