@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use projections::projector::{Projection, Projector, ProjectorConfig};
+use projections::read_models::executions::ExecutionsProjection;
 use projections::read_models::workflows::WorkflowsProjection;
 use projections::source::StoreSource;
 use sqlx::PgPool;
@@ -24,6 +25,7 @@ pub fn start(pool: &PgPool, bus: Bus, config: &ProjectorConfig) -> Projectors {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     spawn(&mut tasks, pool, bus, config, WorkflowsProjection, &stopped);
+    spawn(&mut tasks, pool, bus, config, ExecutionsProjection, &stopped);
     tracing::info!(?bus, projections = tasks.len(), "projectors started");
     Projectors { stop, tasks }
 }

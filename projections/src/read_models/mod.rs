@@ -3,6 +3,8 @@
 //! event store.
 
 pub mod audit_log;
+pub mod execution_queries;
+pub mod executions;
 pub mod integration_queries;
 pub mod integrations;
 pub mod workflow_queries;

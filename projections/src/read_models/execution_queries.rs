@@ -1,0 +1,404 @@
+//! Reads of the `executions` read model, always scoped to one tenant: an
+//! execution of another tenant reads exactly like a missing one.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use super::workflow_queries::Page;
+
+/// Where an execution is in its life (the stored form in `as_str`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExecutionStatus {
+    /// Started and not yet ended.
+    Running,
+    /// Ended successfully.
+    Completed,
+    /// Ended with an error.
+    Failed,
+    /// Stopped on request.
+    Cancelled,
+    /// Ran out of time.
+    TimedOut,
+}
+
+impl ExecutionStatus {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::TimedOut => "timed_out",
+        }
+    }
+
+    /// The status of its stored form.
+    pub fn parse(text: &str) -> Result<Self, sqlx::Error> {
+        Ok(match text {
+            "running" => Self::Running,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            "timed_out" => Self::TimedOut,
+            other => return Err(decode_error(format!("unknown execution status '{other}'"))),
+        })
+    }
+}
+
+/// Where a step is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepStatus {
+    /// Queued, no attempt started.
+    Scheduled,
+    /// An attempt is in progress.
+    Running,
+    /// Finished successfully.
+    Completed,
+    /// The last attempt failed.
+    Failed,
+    /// Failed, and another attempt is queued.
+    RetryScheduled,
+    /// Paused until a signal arrives.
+    WaitingForSignal,
+}
+
+impl StepStatus {
+    fn parse(text: &str) -> Result<Self, sqlx::Error> {
+        Ok(match text {
+            "scheduled" => Self::Scheduled,
+            "running" => Self::Running,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            "retry_scheduled" => Self::RetryScheduled,
+            "waiting_for_signal" => Self::WaitingForSignal,
+            other => return Err(decode_error(format!("unknown step status '{other}'"))),
+        })
+    }
+}
+
+fn decode_error(message: String) -> sqlx::Error {
+    sqlx::Error::Decode(message.into())
+}
+
+/// One row of the `executions` read model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionRow {
+    /// The execution's id.
+    pub id: Uuid,
+    /// Its tenant.
+    pub tenant_id: Uuid,
+    /// The workflow it runs.
+    pub workflow_id: Uuid,
+    /// The pinned definition version.
+    pub workflow_version: i32,
+    /// Its status.
+    pub status: ExecutionStatus,
+    /// What started it, e.g. `{"type": "manual"}`.
+    pub trigger: Value,
+    /// The caller's idempotency key, if any.
+    pub idempotency_key: Option<String>,
+    /// Its input document.
+    pub input: Value,
+    /// The final result, once completed.
+    pub output: Option<Value>,
+    /// Why it failed or timed out.
+    pub error: Option<String>,
+    /// Why it was cancelled, if a reason was given.
+    pub cancel_reason: Option<String>,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `finished_at - started_at` in milliseconds.
+    pub duration_ms: Option<i64>,
+    /// When its last event was recorded.
+    pub updated_at: DateTime<Utc>,
+    /// Sequence of its last applied event.
+    pub last_sequence: i64,
+    /// Global position of its last applied event.
+    pub last_position: i64,
+}
+
+/// Where a page of executions starts: after this (started_at, id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecutionKey {
+    /// The previous page's last start time.
+    pub started_at: DateTime<Utc>,
+    /// The previous page's last id.
+    pub id: Uuid,
+}
+
+impl ExecutionRow {
+    /// This row's place in the `started_at DESC, id DESC` order.
+    pub fn key(&self) -> ExecutionKey {
+        ExecutionKey {
+            started_at: self.started_at,
+            id: self.id,
+        }
+    }
+}
+
+/// Which executions a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    /// Only executions of this workflow.
+    pub workflow_id: Option<Uuid>,
+    /// Only this status.
+    pub status: Option<ExecutionStatus>,
+    /// Only executions started at or after this time.
+    pub started_from: Option<DateTime<Utc>>,
+    /// Only executions started before this time.
+    pub started_to: Option<DateTime<Utc>>,
+}
+
+const EXECUTION_COLUMNS: &str = "
+SELECT id, tenant_id, workflow_id, workflow_version, status, trigger, idempotency_key, input,
+       output, error, cancel_reason, started_at, finished_at, duration_ms, updated_at,
+       last_sequence, last_position
+  FROM executions";
+
+/// The execution `id` of `tenant_id`, if it exists there.
+pub async fn find_execution(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<ExecutionRow>, sqlx::Error> {
+    let sql = format!("{EXECUTION_COLUMNS} WHERE tenant_id = $1 AND id = $2");
+    let row = sqlx::query(&sql)
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(execution_row).transpose()
+}
+
+/// Up to `first` executions of `tenant_id` matching `filter`, newest first
+/// (`started_at DESC, id DESC`), after `after`.
+pub async fn list_executions(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    filter: &ExecutionFilter,
+    after: Option<ExecutionKey>,
+    first: i64,
+) -> Result<Page<ExecutionRow>, sqlx::Error> {
+    let sql = format!(
+        "{EXECUTION_COLUMNS}
+          WHERE tenant_id = $1
+            AND ($2::uuid IS NULL OR workflow_id = $2)
+            AND ($3::text IS NULL OR status = $3)
+            AND ($4::timestamptz IS NULL OR started_at >= $4)
+            AND ($5::timestamptz IS NULL OR started_at < $5)
+            AND ($6::timestamptz IS NULL OR (started_at, id) < ($6, $7))
+          ORDER BY started_at DESC, id DESC
+          LIMIT $8"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(tenant_id)
+        .bind(filter.workflow_id)
+        .bind(filter.status.map(ExecutionStatus::as_str))
+        .bind(filter.started_from)
+        .bind(filter.started_to)
+        .bind(after.map(|k| k.started_at))
+        .bind(after.map(|k| k.id))
+        .bind(first + 1)
+        .fetch_all(pool)
+        .await?;
+    let mut items = rows
+        .iter()
+        .map(execution_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let has_more = items.len() as i64 > first;
+    items.truncate(first.max(0) as usize);
+    Ok(Page { items, has_more })
+}
+
+fn execution_row(row: &sqlx::postgres::PgRow) -> Result<ExecutionRow, sqlx::Error> {
+    Ok(ExecutionRow {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        workflow_id: row.try_get("workflow_id")?,
+        workflow_version: row.try_get("workflow_version")?,
+        status: ExecutionStatus::parse(row.try_get("status")?)?,
+        trigger: row.try_get("trigger")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        input: row.try_get("input")?,
+        output: row.try_get("output")?,
+        error: row.try_get("error")?,
+        cancel_reason: row.try_get("cancel_reason")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        duration_ms: row.try_get("duration_ms")?,
+        updated_at: row.try_get("updated_at")?,
+        last_sequence: row.try_get("last_sequence")?,
+        last_position: row.try_get("last_position")?,
+    })
+}
+
+/// One step of an execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRow {
+    /// The node id.
+    pub node_id: String,
+    /// Its status.
+    pub status: StepStatus,
+    /// Attempts started so far.
+    pub attempts: i32,
+    /// When it was queued.
+    pub scheduled_at: DateTime<Utc>,
+    /// When its first attempt started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When its current (or last) attempt started.
+    pub attempt_started_at: Option<DateTime<Utc>>,
+    /// When its last attempt ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Its result, once completed.
+    pub output: Option<Value>,
+    /// The last failure's error, until it completes.
+    pub error: Option<String>,
+    /// Whether the last failure may be retried.
+    pub retryable: Option<bool>,
+    /// When the scheduled retry runs.
+    pub next_retry_at: Option<DateTime<Utc>>,
+    /// The signal it awaits.
+    pub waiting_for: Option<String>,
+    /// The last failure says its effect may already have happened.
+    pub possibly_done: bool,
+    /// When its last event was recorded.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The steps of execution `execution_id` of `tenant_id`, in the order they
+/// were scheduled; empty when it does not exist there.
+pub async fn list_steps(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    execution_id: Uuid,
+) -> Result<Vec<StepRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT node_id, status, attempts, scheduled_at, started_at, attempt_started_at,
+                finished_at, output, error, retryable, next_retry_at, waiting_for,
+                possibly_done, updated_at
+           FROM execution_steps
+          WHERE tenant_id = $1 AND execution_id = $2
+          ORDER BY scheduled_at, node_id",
+    )
+    .bind(tenant_id)
+    .bind(execution_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(StepRow {
+                node_id: row.try_get("node_id")?,
+                status: StepStatus::parse(row.try_get("status")?)?,
+                attempts: row.try_get("attempts")?,
+                scheduled_at: row.try_get("scheduled_at")?,
+                started_at: row.try_get("started_at")?,
+                attempt_started_at: row.try_get("attempt_started_at")?,
+                finished_at: row.try_get("finished_at")?,
+                output: row.try_get("output")?,
+                error: row.try_get("error")?,
+                retryable: row.try_get("retryable")?,
+                next_retry_at: row.try_get("next_retry_at")?,
+                waiting_for: row.try_get("waiting_for")?,
+                possibly_done: row.try_get("possibly_done")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        })
+        .collect()
+}
+
+/// One UTC day of a workflow's executions, counted by the day they started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayStats {
+    /// The UTC day.
+    pub day: NaiveDate,
+    /// Executions started that day.
+    pub started: i64,
+    /// Of those, completed.
+    pub succeeded: i64,
+    /// Failed.
+    pub failed: i64,
+    /// Cancelled.
+    pub cancelled: i64,
+    /// Timed out.
+    pub timed_out: i64,
+    /// Still running.
+    pub running: i64,
+    /// Median duration of those that ended, in milliseconds.
+    pub duration_p50_ms: Option<f64>,
+    /// 95th percentile duration of those that ended, in milliseconds.
+    pub duration_p95_ms: Option<f64>,
+}
+
+/// The executions of workflow `workflow_id` of `tenant_id` per UTC day from
+/// `from` to `to` (both included), one row per day, days without any
+/// included (zero counts, no durations).
+///
+/// Computed at query time rather than kept in a daily table: percentiles do
+/// not add up (the p95 of a day cannot be updated from the previous p95 and
+/// one more duration), so a table would hold either approximate sketches or
+/// every duration again. `percentile_cont` over the
+/// `executions_by_workflow` index, whose INCLUDE columns hold status and
+/// duration, is exact and reads one workflow's date range with an
+/// index-only scan; callers bound the range (the API allows 366 days).
+/// Counting by start day makes each day's numbers add up
+/// (`started = succeeded + failed + cancelled + timed_out + running`);
+/// durations are those of the day's executions that have ended, whatever
+/// their ending.
+pub async fn workflow_stats(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    workflow_id: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<DayStats>, sqlx::Error> {
+    let rows = sqlx::query(
+        "WITH days AS (
+             SELECT d::date AS day FROM generate_series($3::date, $4::date, interval '1 day') d),
+         per_day AS (
+             SELECT (started_at AT TIME ZONE 'UTC')::date AS day,
+                    count(*) AS started,
+                    count(*) FILTER (WHERE status = 'completed') AS succeeded,
+                    count(*) FILTER (WHERE status = 'failed') AS failed,
+                    count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+                    count(*) FILTER (WHERE status = 'timed_out') AS timed_out,
+                    count(*) FILTER (WHERE status = 'running') AS running,
+                    percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50,
+                    percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95
+               FROM executions
+              WHERE tenant_id = $1 AND workflow_id = $2
+                AND started_at >= ($3::date)::timestamp AT TIME ZONE 'UTC'
+                AND started_at < ($4::date + 1)::timestamp AT TIME ZONE 'UTC'
+              GROUP BY 1)
+         SELECT days.day, coalesce(started, 0) AS started, coalesce(succeeded, 0) AS succeeded,
+                coalesce(failed, 0) AS failed, coalesce(cancelled, 0) AS cancelled,
+                coalesce(timed_out, 0) AS timed_out, coalesce(running, 0) AS running, p50, p95
+           FROM days LEFT JOIN per_day USING (day)
+          ORDER BY days.day",
+    )
+    .bind(tenant_id)
+    .bind(workflow_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(DayStats {
+                day: row.try_get("day")?,
+                started: row.try_get("started")?,
+                succeeded: row.try_get("succeeded")?,
+                failed: row.try_get("failed")?,
+                cancelled: row.try_get("cancelled")?,
+                timed_out: row.try_get("timed_out")?,
+                running: row.try_get("running")?,
+                duration_p50_ms: row.try_get("p50")?,
+                duration_p95_ms: row.try_get("p95")?,
+            })
+        })
+        .collect()
+}
