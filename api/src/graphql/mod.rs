@@ -2,13 +2,16 @@
 //!
 //! Wire types live here; domain types never derive GraphQL traits.
 
+mod audit_query;
 pub(crate) mod consistency;
 pub(crate) mod errors;
 mod events;
 mod executions;
 mod identity;
 mod integrations;
+mod integrations_query;
 mod paging;
+mod projection_admin;
 mod result;
 mod scalars;
 mod workflows;
@@ -42,6 +45,9 @@ pub struct Query(
     events::EventQuery,
     identity::IdentityQuery,
     workflows_query::WorkflowQuery,
+    integrations_query::IntegrationQuery,
+    audit_query::AuditQuery,
+    projection_admin::ProjectionAdminQuery,
 );
 
 /// The root mutation type.
@@ -51,6 +57,7 @@ pub struct Mutation(
     integrations::IntegrationMutation,
     executions::ExecutionMutation,
     identity::IdentityMutation,
+    projection_admin::ProjectionAdminMutation,
 );
 
 /// Jobsprint's schema.
