@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use projections::projector::{Projection, Projector, ProjectorConfig};
+use projections::read_models::audit_log::AuditLogProjection;
 use projections::read_models::executions::ExecutionsProjection;
+use projections::read_models::integrations::IntegrationsProjection;
 use projections::read_models::workflows::WorkflowsProjection;
 use projections::source::StoreSource;
 use sqlx::PgPool;
@@ -26,6 +28,8 @@ pub fn start(pool: &PgPool, bus: Bus, config: &ProjectorConfig) -> Projectors {
     let mut tasks = JoinSet::new();
     spawn(&mut tasks, pool, bus, config, WorkflowsProjection, &stopped);
     spawn(&mut tasks, pool, bus, config, ExecutionsProjection, &stopped);
+    spawn(&mut tasks, pool, bus, config, IntegrationsProjection, &stopped);
+    spawn(&mut tasks, pool, bus, config, AuditLogProjection, &stopped);
     tracing::info!(?bus, projections = tasks.len(), "projectors started");
     Projectors { stop, tasks }
 }
