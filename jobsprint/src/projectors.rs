@@ -27,8 +27,22 @@ pub fn start(pool: &PgPool, bus: Bus, config: &ProjectorConfig) -> Projectors {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     spawn(&mut tasks, pool, bus, config, WorkflowsProjection, &stopped);
-    spawn(&mut tasks, pool, bus, config, ExecutionsProjection, &stopped);
-    spawn(&mut tasks, pool, bus, config, IntegrationsProjection, &stopped);
+    spawn(
+        &mut tasks,
+        pool,
+        bus,
+        config,
+        ExecutionsProjection,
+        &stopped,
+    );
+    spawn(
+        &mut tasks,
+        pool,
+        bus,
+        config,
+        IntegrationsProjection,
+        &stopped,
+    );
     spawn(&mut tasks, pool, bus, config, AuditLogProjection, &stopped);
     tracing::info!(?bus, projections = tasks.len(), "projectors started");
     Projectors { stop, tasks }
