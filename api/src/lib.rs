@@ -71,6 +71,10 @@ pub fn app(config: &ApiConfig, state: AppState) -> Router {
             "/graphql",
             get(graphql::graphiql).post(graphql::graphql_handler),
         )
+        .route(
+            "/graphql/ws",
+            get(graphql::executions_subscription::graphql_ws),
+        )
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
         .route("/metrics", get(http::metrics))

@@ -6,7 +6,11 @@ mod audit_query;
 pub(crate) mod consistency;
 pub(crate) mod errors;
 mod events;
+mod execution_changes;
+mod execution_types;
 mod executions;
+mod executions_query;
+pub(crate) mod executions_subscription;
 mod identity;
 mod integrations;
 mod integrations_query;
@@ -21,7 +25,7 @@ use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::BatchRequest;
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, MergedSubscription, Schema};
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::extract::ConnectInfo;
 use axum::extract::State;
@@ -45,6 +49,7 @@ pub struct Query(
     events::EventQuery,
     identity::IdentityQuery,
     workflows_query::WorkflowQuery,
+    executions_query::ExecutionQuery,
     integrations_query::IntegrationQuery,
     audit_query::AuditQuery,
     projection_admin::ProjectionAdminQuery,
@@ -60,22 +65,31 @@ pub struct Mutation(
     projection_admin::ProjectionAdminMutation,
 );
 
+/// The root subscription type (over WebSocket at `/graphql/ws`).
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(executions_subscription::ExecutionSubscription);
+
 /// Jobsprint's schema.
-pub type JobsprintSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type JobsprintSchema = Schema<Query, Mutation, Subscription>;
 
 /// Builds the schema with its limits.
 pub fn schema(config: &ApiConfig, pool: PgPool, identity: Arc<Identity>) -> JobsprintSchema {
-    let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(config.graphql_max_depth)
-        .limit_complexity(config.graphql_max_complexity)
-        .extension(ShapeLimits {
-            max_aliases: config.graphql_max_aliases,
-            max_root_fields: config.graphql_max_root_fields,
-        })
-        .data(consistency::ConsistencyWait(config.consistency_wait))
-        .data(pool)
-        .data(identity.commands().clone())
-        .data(identity);
+    let builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_depth(config.graphql_max_depth)
+    .limit_complexity(config.graphql_max_complexity)
+    .extension(ShapeLimits {
+        max_aliases: config.graphql_max_aliases,
+        max_root_fields: config.graphql_max_root_fields,
+    })
+    .data(consistency::ConsistencyWait(config.consistency_wait))
+    .data(execution_changes::ExecutionChanges::new(pool.clone()))
+    .data(pool)
+    .data(identity.commands().clone())
+    .data(identity);
     if config.introspection {
         builder.finish()
     } else {

@@ -73,6 +73,7 @@ impl Schema {
             (_, "Boolean") => "true".to_owned(),
             (_, "BigInt") => "\"1\"".to_owned(),
             (_, "DateTime") => "\"2030-01-01T00:00:00Z\"".to_owned(),
+            (_, "NaiveDate") => "\"2030-01-01\"".to_owned(),
             (_, "JSON") if name == "definition" => graphql_literal(&definition()),
             (_, "JSON") => "{}".to_owned(),
             ("ENUM", _) => self.types[type_name]["enumValues"][0]["name"]

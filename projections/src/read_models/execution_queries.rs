@@ -336,7 +336,9 @@ pub struct DayStats {
 
 /// The executions of workflow `workflow_id` of `tenant_id` per UTC day from
 /// `from` to `to` (both included), one row per day, days without any
-/// included (zero counts, no durations).
+/// included (zero counts, no durations); `None` when the workflow is not in
+/// the tenant's `workflows` read model (missing, another tenant's, or its
+/// creation not projected yet).
 ///
 /// Computed at query time rather than kept in a daily table: percentiles do
 /// not add up (the p95 of a day cannot be updated from the previous p95 and
@@ -355,7 +357,17 @@ pub async fn workflow_stats(
     workflow_id: Uuid,
     from: NaiveDate,
     to: NaiveDate,
-) -> Result<Vec<DayStats>, sqlx::Error> {
+) -> Result<Option<Vec<DayStats>>, sqlx::Error> {
+    let known: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM workflows WHERE tenant_id = $1 AND id = $2)",
+    )
+    .bind(tenant_id)
+    .bind(workflow_id)
+    .fetch_one(pool)
+    .await?;
+    if !known {
+        return Ok(None);
+    }
     let rows = sqlx::query(
         "WITH days AS (
              SELECT d::date AS day FROM generate_series($3::date, $4::date, interval '1 day') d),
@@ -400,5 +412,6 @@ pub async fn workflow_stats(
                 duration_p95_ms: row.try_get("p95")?,
             })
         })
-        .collect()
+        .collect::<Result<_, _>>()
+        .map(Some)
 }

@@ -80,9 +80,28 @@ async fn daily_stats_count_by_start_day_with_exact_percentiles_and_replay_is_ide
 
     let from = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
     let to = NaiveDate::from_ymd_opt(2026, 3, 4).unwrap();
+    assert_eq!(
+        workflow_stats(&pool, tenant.0, workflow, from, to)
+            .await
+            .unwrap(),
+        None,
+        "a workflow the workflows read model does not hold reads as missing"
+    );
+    // The `workflows` read model's row (its own projection is tested apart).
+    sqlx::query(
+        "INSERT INTO workflows (id, tenant_id, name, description, status, created_at, updated_at)
+         VALUES ($1, $2, 'Stats', '', 'published', $3, $3)",
+    )
+    .bind(workflow)
+    .bind(tenant.0)
+    .bind(day1)
+    .execute(&pool)
+    .await
+    .unwrap();
     let stats = workflow_stats(&pool, tenant.0, workflow, from, to)
         .await
-        .unwrap();
+        .unwrap()
+        .expect("the workflow's days");
     assert_eq!(
         stats.iter().map(|d| d.day).collect::<Vec<_>>(),
         (0..4).map(|n| from + Duration::days(n)).collect::<Vec<_>>(),
@@ -121,10 +140,7 @@ async fn daily_stats_count_by_start_day_with_exact_percentiles_and_replay_is_ide
     let foreign = workflow_stats(&pool, Uuid::now_v7(), workflow, from, to)
         .await
         .unwrap();
-    assert!(
-        foreign.iter().all(|d| d.started == 0),
-        "another tenant sees no runs"
-    );
+    assert_eq!(foreign, None, "another tenant reads it as missing");
 
     // Replay from scratch: identical rows.
     let before = snapshot(&pool).await;
