@@ -37,6 +37,7 @@ use super::execution_changes::{ExecutionChanges, Signal};
 use super::execution_types::Execution;
 use super::result::parse_uuid;
 use crate::caller::{self, require, Refusal};
+use crate::rate_limit::RateLimits;
 use crate::AppState;
 
 /// Execution subscriptions.
@@ -209,21 +210,24 @@ pub(crate) async fn graphql_ws(
     let client = client.map(|Extension(ConnectInfo(address))| address);
     let schema = state.schema.clone();
     let identity = state.identity.clone();
+    let rate_limits = state.rate_limits.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             GraphQLWebSocket::new(socket, schema, protocol)
                 .on_connection_init(move |payload| {
-                    connection_data(identity, headers, payload, client)
+                    connection_data(identity, rate_limits, headers, payload, client)
                 })
                 .serve()
         })
 }
 
 /// Authenticates a socket from its `connection_init` payload, or else its
-/// upgrade request's headers, as [`caller::caller`] does for HTTP.
+/// upgrade request's headers, as [`caller::caller`] does for HTTP, and
+/// counts the connection against the caller's rate limit like a request.
 async fn connection_data(
     identity: Arc<Identity>,
+    rate_limits: Arc<RateLimits>,
     mut headers: HeaderMap,
     payload: Value,
     client: Option<SocketAddr>,
@@ -248,6 +252,14 @@ async fn connection_data(
     let caller = caller::caller(&identity, &headers, client)
         .await
         .map_err(|refusal| async_graphql::Error::new(refusal_message(&refusal)))?;
+    if let Some(authenticated) = &caller.authenticated {
+        if rate_limits.check_caller(&authenticated.actor()).is_err() {
+            metrics::counter!("jobsprint_rate_limited_total", "key" => "caller").increment(1);
+            return Err(async_graphql::Error::new(
+                "RATE_LIMITED: too many requests; retry later",
+            ));
+        }
+    }
     let token = caller.authenticated.as_ref().and_then(|_| {
         headers
             .get(header::AUTHORIZATION)
