@@ -33,9 +33,11 @@ services:
 migrate:
 	@$(SERVICES); $(CARGO) run --quiet --bin jobsprint -- migrate
 
-## test: formatting, lints and every test against the real database
+## test: formatting, lints and every test against the real database and a
+## throwaway in-memory broker on its own port (not the `make run` one)
 test: fmt lint
-	@$(SERVICES); $(CARGO) test --workspace --all-targets --locked
+	@export JOBSPRINT_KAFKA_STORAGE=memory JOBSPRINT_KAFKA_PORT=$${JOBSPRINT_TEST_KAFKA_PORT:-9192}; \
+	$(SERVICES); $(CARGO) test --workspace --all-targets --locked
 
 fmt:
 	$(CARGO) fmt --all -- --check

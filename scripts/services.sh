@@ -5,7 +5,23 @@
 # - DATABASE_URL set: that database is used as it is (checked, never started).
 # - otherwise: the local PostgreSQL cluster is installed with apt when
 #   missing, started when down, and a `jobsprint` role and database are made.
+# - KAFKA_BROKERS set: that Kafka-protocol broker is used as it is.
+# - otherwise: tansu (a Kafka-protocol broker in Rust) is installed with
+#   `cargo install` when missing (about 15 minutes, once per machine),
+#   started on 127.0.0.1:${JOBSPRINT_KAFKA_PORT:-9092} with its durable
+#   SQLite storage under the data directory, and the events topic is made.
+#   JOBSPRINT_KAFKA_STORAGE=memory starts a throwaway in-memory broker
+#   instead (`make test` does, on its own port; see docs/adr/0008).
+# - JOBSPRINT_BUS=store and no KAFKA_BROKERS: no broker at all.
 set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DATA_DIR=${DATA_DIR:-$ROOT/.data}
+case "$DATA_DIR" in /*) ;; *) DATA_DIR="$ROOT/$DATA_DIR" ;; esac
+KAFKA_PORT=${JOBSPRINT_KAFKA_PORT:-9092}
+KAFKA_TOPIC=${JOBSPRINT_KAFKA_TOPIC:-jobsprint.events}
+KAFKA_PARTITIONS=${JOBSPRINT_KAFKA_PARTITIONS:-3}
+KAFKA_STORAGE=${JOBSPRINT_KAFKA_STORAGE:-sqlite}
 
 log() { printf 'services: %s\n' "$*" >&2; }
 
@@ -68,6 +84,64 @@ SQL
   DATABASE_URL="postgres://$user:$password@127.0.0.1:$PGPORT/$db"
 }
 
+ensure_tansu_installed() {
+  export PATH="$HOME/.cargo/bin:$PATH"
+  if command -v tansu >/dev/null 2>&1; then
+    return
+  fi
+  log "tansu (the local Kafka-protocol broker) is not installed: building it with cargo (about 15 minutes, once)"
+  cargo install tansu --locked --features libsql,dynostore >&2
+}
+
+broker_listening() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null
+}
+
+ensure_broker_running() {
+  local dir="$DATA_DIR/kafka-$KAFKA_PORT" storage
+  if broker_listening; then
+    return
+  fi
+  mkdir -p "$dir"
+  case "$KAFKA_STORAGE" in
+    sqlite) storage="sqlite://tansu.db" ;;
+    memory) storage="memory://tansu/" ;;
+    *) log "JOBSPRINT_KAFKA_STORAGE must be sqlite or memory, not '$KAFKA_STORAGE'"; exit 1 ;;
+  esac
+  log "starting tansu on 127.0.0.1:$KAFKA_PORT ($KAFKA_STORAGE storage, files in $dir)"
+  # Started in its own session so it outlives this script; the storage path
+  # is relative to its working directory.
+  (cd "$dir" && exec setsid nohup tansu broker \
+      --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+      --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+      --storage-engine "$storage" >>"$dir/tansu.log" 2>&1 </dev/null &
+   echo $! >"$dir/tansu.pid")
+  for _ in $(seq 1 60); do
+    if broker_listening; then
+      return
+    fi
+    sleep 0.5
+  done
+  log "tansu did not start listening on port $KAFKA_PORT; see $dir/tansu.log"
+  tail -n 20 "$dir/tansu.log" >&2 || true
+  exit 1
+}
+
+topic_exists() {
+  # `tansu topic list` prints the topics' metadata as JSON.
+  tansu topic list --broker "tcp://127.0.0.1:$KAFKA_PORT" 2>/dev/null |
+    grep -qF "\"name\":\"$KAFKA_TOPIC\""
+}
+
+ensure_topic() {
+  if topic_exists; then
+    return
+  fi
+  log "creating the topic $KAFKA_TOPIC ($KAFKA_PARTITIONS partitions)"
+  tansu topic create "$KAFKA_TOPIC" --partitions "$KAFKA_PARTITIONS" \
+    --broker "tcp://127.0.0.1:$KAFKA_PORT" >/dev/null 2>&1 || topic_exists
+}
+
 if [ -n "${DATABASE_URL:-}" ]; then
   log "using DATABASE_URL from the environment"
 else
@@ -77,4 +151,19 @@ else
   log "PostgreSQL ready at ${DATABASE_URL%%@*}@…"
 fi
 
+if [ -n "${KAFKA_BROKERS:-}" ]; then
+  log "using KAFKA_BROKERS from the environment"
+elif [ "${JOBSPRINT_BUS:-kafka}" = "store" ]; then
+  log "JOBSPRINT_BUS=store: no broker needed"
+else
+  ensure_tansu_installed
+  ensure_broker_running
+  ensure_topic
+  KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
+  log "Kafka-protocol broker ready at $KAFKA_BROKERS (topic $KAFKA_TOPIC)"
+fi
+
 printf 'export DATABASE_URL=%q\n' "$DATABASE_URL"
+if [ -n "${KAFKA_BROKERS:-}" ]; then
+  printf 'export KAFKA_BROKERS=%q\n' "$KAFKA_BROKERS"
+fi

@@ -22,9 +22,53 @@ pub enum LogFormat {
 /// Where the projectors read committed events from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Bus {
+    /// The events topic the relay fills (each projection is a consumer
+    /// group); needs `KAFKA_BROKERS`.
+    Kafka,
     /// Straight from the event store, in commit order (single-node
-    /// deployments). `kafka` (the topic the relay fills) will come next.
+    /// deployments without Kafka).
     Store,
+}
+
+/// The broker, the events topic and the relay.
+#[derive(Args, Clone, Debug)]
+pub struct KafkaArgs {
+    /// Kafka-protocol brokers, `host:port[,host:port]`. When set, this
+    /// process also runs the relay (one process at a time holds its lease).
+    #[arg(long, env = "KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// The topic every committed event is published to.
+    #[arg(long, env = "JOBSPRINT_KAFKA_TOPIC", default_value = stream::kafka::DEFAULT_TOPIC)]
+    pub kafka_topic: String,
+    /// Partitions of the topic when this process creates it.
+    #[arg(long, env = "JOBSPRINT_KAFKA_PARTITIONS", default_value_t = 3,
+          value_parser = clap::value_parser!(i32).range(1..))]
+    pub kafka_partitions: i32,
+    /// Prefix of the projections' consumer groups (`<prefix>.<projection>`).
+    #[arg(
+        long,
+        env = "JOBSPRINT_KAFKA_GROUP_PREFIX",
+        default_value = "jobsprint.projection"
+    )]
+    pub kafka_group_prefix: String,
+    /// Whether this process runs the relay when brokers are set.
+    #[arg(long, env = "JOBSPRINT_RELAY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub relay: bool,
+}
+
+impl KafkaArgs {
+    /// The broker settings, when brokers are set.
+    pub fn settings(&self) -> Option<stream::kafka::KafkaSettings> {
+        let brokers = self
+            .kafka_brokers
+            .as_deref()
+            .filter(|b| !b.trim().is_empty())?;
+        Some(
+            stream::kafka::KafkaSettings::new(brokers)
+                .with_topic(&self.kafka_topic)
+                .with_group_prefix(&self.kafka_group_prefix),
+        )
+    }
 }
 
 /// What a projection does with an event it cannot apply (after writing it
@@ -141,10 +185,13 @@ pub struct ServeArgs {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "JOBSPRINT_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
     pub body_limit_bytes: usize,
-    /// Where the projectors read events: `store` (the event store in commit
-    /// order, the only bus for now; `kafka` will come with the relay).
-    #[arg(long, env = "JOBSPRINT_BUS", value_enum, default_value_t = Bus::Store)]
-    pub bus: Bus,
+    /// Where the projectors read events: `kafka` (the events topic) or
+    /// `store` (the event store in commit order). Default: `kafka` when
+    /// `KAFKA_BROKERS` is set, else `store`.
+    #[arg(long, env = "JOBSPRINT_BUS", value_enum)]
+    pub bus: Option<Bus>,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
     /// What a projection does with an event it cannot apply.
     #[arg(long, env = "JOBSPRINT_PROJECTION_ON_POISON", value_enum, default_value_t = OnPoison::Stop)]
     pub projection_on_poison: OnPoison,

@@ -16,7 +16,7 @@ use sqlx::PgPool;
 
 use commands::identity::{Identity, IdentityConfig};
 
-use crate::config::{DatabaseArgs, ServeArgs};
+use crate::config::{Bus, DatabaseArgs, ServeArgs};
 
 /// Jobsprint: an event-sourced automation backend.
 #[derive(Parser)]
@@ -30,7 +30,7 @@ struct Cli {
 enum Command {
     /// Migrates the database, runs the projectors and serves GraphQL, health
     /// and metrics over HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Applies the database migrations that are not applied yet, then exits.
     Migrate(DatabaseArgs),
     /// Operator tasks: the first admin, tenants, master key rotation, keys.
@@ -46,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             telemetry::init(args.database.log_format);
-            serve(args).await
+            serve(*args).await
         }
         Command::Migrate(args) => {
             telemetry::init(args.log_format);
@@ -85,7 +85,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.http_addr)
         .await
         .with_context(|| format!("binding {}", args.http_addr))?;
-    let projectors = projectors::start(&pool, args.bus, &args.projector_config());
+    let kafka = args.kafka.settings();
+    let bus = match (args.bus, &kafka) {
+        (Some(Bus::Store), _) | (None, None) => projectors::Feed::Store,
+        (Some(Bus::Kafka) | None, Some(settings)) => {
+            projectors::Feed::Kafka(Box::new(settings.clone()))
+        }
+        (Some(Bus::Kafka), None) => {
+            anyhow::bail!("JOBSPRINT_BUS=kafka needs KAFKA_BROKERS (or use JOBSPRINT_BUS=store)")
+        }
+    };
+    if let Some(settings) = &kafka {
+        settings
+            .ensure_topic(args.kafka.kafka_partitions)
+            .await
+            .with_context(|| {
+                format!(
+                    "creating the topic {} on {}",
+                    settings.topic, settings.brokers
+                )
+            })?;
+    }
+    let relay = kafka.as_ref().filter(|_| args.kafka.relay);
+    let projectors = projectors::start(&pool, &bus, relay, &args.projector_config());
     let state = api::AppState::new(&api_config, pool, identity, Some(metrics));
     let app = api::app(&api_config, state);
     tracing::info!(addr = %listener.local_addr()?, "serving GraphQL at /graphql");

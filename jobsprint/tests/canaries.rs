@@ -39,8 +39,13 @@ async fn database_url(pool: &PgPool) -> String {
 }
 
 fn environment(command: &mut Command, database_url: &str) {
+    // Each test database gets its own topic and consumer groups on the
+    // test broker (KAFKA_BROKERS, set by `make test`).
+    let database = database_url.rsplit('/').next().unwrap_or("canary");
     command
         .env("DATABASE_URL", database_url)
+        .env("JOBSPRINT_KAFKA_TOPIC", format!("canary.{database}"))
+        .env("JOBSPRINT_KAFKA_GROUP_PREFIX", format!("canary.{database}"))
         .env("JOBSPRINT_MASTER_KEYS", format!("m1:{MASTER_KEY}"))
         .env("JOBSPRINT_MASTER_KEY_ID", "m1")
         .env("JOBSPRINT_JWT_KEYS", format!("j1:{JWT_KEY}"))

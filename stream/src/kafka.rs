@@ -1,0 +1,107 @@
+//! Connection settings for the broker, tuned for low latency (NOTES.md:
+//! librdkafka's defaults batch for hundreds of milliseconds).
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::ClientConfig;
+
+/// The default topic every event is published to.
+pub const DEFAULT_TOPIC: &str = "jobsprint.events";
+
+/// Where the broker is and which topic carries the events.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// `host:port[,host:port…]` (`KAFKA_BROKERS`).
+    pub brokers: String,
+    /// The events topic (`JOBSPRINT_KAFKA_TOPIC`, default `jobsprint.events`).
+    pub topic: String,
+    /// Prefix of consumer group ids: a projection `p` reads as
+    /// `<prefix>.<p>`.
+    pub group_prefix: String,
+}
+
+impl KafkaSettings {
+    /// Settings for `brokers` with the default topic and group prefix.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            topic: DEFAULT_TOPIC.to_owned(),
+            group_prefix: "jobsprint.projection".to_owned(),
+        }
+    }
+
+    /// The same on another topic.
+    pub fn with_topic(mut self, topic: impl Into<String>) -> Self {
+        self.topic = topic.into();
+        self
+    }
+
+    /// The same with another consumer group prefix.
+    pub fn with_group_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.group_prefix = prefix.into();
+        self
+    }
+
+    /// Producer settings: every record acknowledged by the broker
+    /// (`acks=all`), idempotent within a session, sent without lingering.
+    pub fn producer(&self) -> ClientConfig {
+        let mut config = self.client();
+        config
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "0")
+            .set("batch.num.messages", "1000")
+            .set("message.timeout.ms", "30000")
+            .set("compression.type", "none");
+        config
+    }
+
+    /// Consumer settings for group `group`: offsets committed only by the
+    /// projector after its transaction, fetches answered as soon as a
+    /// record is there.
+    pub fn consumer(&self, group: &str) -> ClientConfig {
+        let mut config = self.client();
+        config
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "5")
+            .set("fetch.min.bytes", "1")
+            .set("fetch.error.backoff.ms", "5")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000");
+        config
+    }
+
+    fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", "jobsprint")
+            .set("socket.nagle.disable", "true")
+            .set("topic.metadata.refresh.interval.ms", "10000");
+        config
+    }
+
+    /// Creates the topic with `partitions` when it does not exist.
+    pub async fn ensure_topic(&self, partitions: i32) -> Result<(), rdkafka::error::KafkaError> {
+        let admin: AdminClient<DefaultClientContext> = self.client().create()?;
+        let topic = NewTopic::new(&self.topic, partitions, TopicReplication::Fixed(1));
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        for result in admin.create_topics([&topic], &options).await? {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(rdkafka::error::KafkaError::AdminOp(code)).inspect_err(|_| {
+                        tracing::error!(topic, ?code, "cannot create the topic");
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}
