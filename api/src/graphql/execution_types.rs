@@ -4,7 +4,8 @@
 use async_graphql::{ComplexObject, Context, Enum, Json, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::access::Permission;
-use projections::read_models::execution_queries::{self as reads, DayStats, ExecutionRow, StepRow};
+use projections::read_models::execution_queries::{self as reads, ExecutionRow, StepRow};
+use projections::read_models::execution_stats::DayStats;
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;

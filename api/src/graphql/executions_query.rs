@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use domain::access::Permission;
 use projections::projector::Projection;
 use projections::read_models::execution_queries::{self as reads, ExecutionKey};
+use projections::read_models::execution_stats::workflow_stats;
 use projections::read_models::executions::ExecutionsProjection;
 use projections::read_models::workflows::WorkflowsProjection;
 use sqlx::PgPool;
@@ -129,7 +130,7 @@ impl ExecutionQuery {
             ));
         }
         let pool = ctx.data::<PgPool>()?;
-        let stats = reads::workflow_stats(pool, authenticated.tenant_id.0, workflow_id, from, to)
+        let stats = workflow_stats(pool, authenticated.tenant_id.0, workflow_id, from, to)
             .await
             .map_err(|err| internal(&err, &caller.trace_id))?;
         Ok(stats.map(|days| days.into_iter().map(WorkflowDayStats::from).collect()))

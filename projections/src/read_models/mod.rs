@@ -4,6 +4,7 @@
 
 pub mod audit_log;
 pub mod execution_queries;
+pub mod execution_stats;
 pub mod executions;
 pub mod integration_queries;
 pub mod integrations;

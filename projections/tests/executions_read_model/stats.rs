@@ -5,7 +5,7 @@ use chrono::{Duration, NaiveDate};
 use domain::execution::ExecutionEvent;
 use domain::ids::TenantId;
 use projections::projector::PoisonPolicy;
-use projections::read_models::execution_queries::workflow_stats;
+use projections::read_models::execution_stats::workflow_stats;
 use projections::read_models::executions::ExecutionsProjection;
 use serde_json::json;
 use sqlx::PgPool;
