@@ -6,7 +6,11 @@
 //!    rows of the same size, measured in the same run (goal: ≥ 0.7 of raw).
 //! 2. Command latency on an aggregate with 10 events and with 10,000 events
 //!    (goal: p50 ratio < 1.2).
+//! 3. Commit-to-query lag of the read models at half the best measured
+//!    command rate, through Kafka and through the store source (goal via
+//!    Kafka: p50 ≤ 10 ms, p99 ≤ 50 ms).
 
+mod lag;
 mod latency;
 mod setup;
 mod throughput;
@@ -32,6 +36,9 @@ struct Args {
     /// Commands timed per aggregate size in the latency scenario.
     #[arg(long, default_value_t = 300)]
     samples: usize,
+    /// The broker of the lag scenario via Kafka (skipped when unset).
+    #[arg(long, env = "KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
 }
 
 /// One printed row.
@@ -54,11 +61,28 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let mut rows = Vec::new();
     eprintln!("bench: throughput, {} s per measurement", args.seconds);
+    let mut best_rate: f64 = 0.0;
     for &clients in &args.clients {
-        rows.push(throughput::run(&pool, clients, args.seconds).await?);
+        let (row, rate) = throughput::run(&pool, clients, args.seconds).await?;
+        best_rate = best_rate.max(rate);
+        rows.push(row);
     }
     eprintln!("bench: latency, 10 vs {} events", args.long_events);
     rows.extend(latency::run(&pool, args.long_events, args.samples).await?);
+    let load = best_rate / 2.0;
+    eprintln!("bench: read-model lag at {load:.0} commands/s, via the store");
+    rows.extend(lag::run(&pool, lag::Via::Store, load, args.seconds).await?);
+    match &args.kafka_brokers {
+        Some(brokers) => {
+            let run = uuid::Uuid::new_v4().simple().to_string();
+            let settings = stream::kafka::KafkaSettings::new(brokers)
+                .with_topic(format!("bench.events.{run}"))
+                .with_group_prefix(format!("bench.{run}"));
+            eprintln!("bench: read-model lag at {load:.0} commands/s, via Kafka at {brokers}");
+            rows.extend(lag::run(&pool, lag::Via::Kafka(settings), load, args.seconds).await?);
+        }
+        None => eprintln!("bench: KAFKA_BROKERS unset: no lag measurement via Kafka"),
+    }
     print_table(&rows);
     Ok(())
 }

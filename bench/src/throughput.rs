@@ -35,8 +35,9 @@ pub async fn new_workflow(commands: &Commands, ctx: &CommandContext) -> anyhow::
     Ok(id)
 }
 
-/// Measures both rates with `clients` concurrent clients.
-pub async fn run(pool: &PgPool, clients: usize, seconds: u64) -> anyhow::Result<Row> {
+/// Measures both rates with `clients` concurrent clients; the row and the
+/// command rate.
+pub async fn run(pool: &PgPool, clients: usize, seconds: u64) -> anyhow::Result<(Row, f64)> {
     let commands = Arc::new(Commands::new(pool.clone(), CommandConfig::default()));
     let ctx = CommandContext::new(TenantId::DEFAULT, "bench");
     let mut workflows = Vec::with_capacity(clients);
@@ -79,14 +80,15 @@ pub async fn run(pool: &PgPool, clients: usize, seconds: u64) -> anyhow::Result<
     .await?;
 
     let ratio = command_rate / raw_rate;
-    Ok(Row {
+    let row = Row {
         scenario: format!("commands/s, {clients} client(s)"),
         measured: format!("{command_rate:.0} cmd/s"),
         baseline: format!("{raw_rate:.0} raw inserts/s"),
         ratio,
         goal: ">= 0.70 of raw",
         met: ratio >= 0.7,
-    })
+    };
+    Ok((row, command_rate))
 }
 
 /// The payload and metadata of a stored rename event, so raw rows have the

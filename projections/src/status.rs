@@ -153,8 +153,36 @@ pub enum WaitError {
     Database(#[from] sqlx::Error),
 }
 
-/// Waits until `projection` has handled the event at global `position`
-/// (and so everything before it in commit order), at most `timeout`.
+/// Whether `projection` has applied the event `(aggregate type, id,
+/// sequence)`, as far as its aggregate sequences tell: it has, when its
+/// sequence of that aggregate reached it, or when it tracks no aggregate of
+/// that type (it does not read them).
+async fn applied(
+    pool: &PgPool,
+    projection: &str,
+    (aggregate_type, aggregate_id, sequence): (&str, &str, i64),
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(
+                  (SELECT last_sequence >= $4 FROM projection_aggregate_sequences
+                    WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3),
+                  NOT EXISTS (SELECT 1 FROM projection_aggregate_sequences
+                               WHERE projection = $1 AND aggregate_type = $2))",
+    )
+    .bind(projection)
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(sequence)
+    .fetch_one(pool)
+    .await
+}
+
+/// Waits until `projection` has handled the event at global `position`, at
+/// most `timeout`. Its checkpoint must have reached the event's place in
+/// commit order, and its sequence of the event's aggregate the event: a
+/// Kafka source with several partitions keeps only each aggregate's order,
+/// so the checkpoint (the furthest event handled) alone could pass an event
+/// of a lagging partition.
 /// Position 0 or less is reached at once.
 pub async fn wait_for_position(
     pool: &PgPool,
@@ -166,25 +194,27 @@ pub async fn wait_for_position(
         return Ok(());
     }
     let deadline = tokio::time::Instant::now() + timeout;
-    let transaction_id: Option<i64> = sqlx::query_scalar(
-        "SELECT transaction_id::text::bigint FROM events WHERE global_position = $1",
+    let target: Option<(i64, String, String, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text::bigint, aggregate_type, aggregate_id, sequence
+           FROM events WHERE global_position = $1",
     )
     .bind(position)
     .fetch_optional(pool)
     .await?;
-    let Some(transaction_id) = transaction_id else {
+    let Some((transaction_id, aggregate_type, aggregate_id, sequence)) = target else {
         return Err(WaitError::UnknownPosition(position));
     };
     let target = Cursor {
         transaction_id: transaction_id as u64,
         global_position: position,
     };
+    let event = (aggregate_type.as_str(), aggregate_id.as_str(), sequence);
     let mut pause = Duration::from_millis(2);
     loop {
         let current = checkpoint::read(pool, projection).await?;
         let reached = current.as_ref().map_or(0, |c| c.cursor.global_position);
         if let Some(current) = current {
-            if current.cursor >= target {
+            if current.cursor >= target && applied(pool, projection, event).await? {
                 return Ok(());
             }
             if current.state != ProjectionState::Running {
