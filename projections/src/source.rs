@@ -89,8 +89,10 @@ pub struct StoreSource {
 /// First quick pause: after a delivery, or while committed events wait
 /// behind an open transaction.
 const QUICK_FIRST: Duration = Duration::from_millis(2);
-/// Longest quick pause.
-const QUICK_MAX: Duration = Duration::from_millis(100);
+/// Longest quick pause: a committed event waiting behind an open
+/// transaction is seen at most this long after the horizon passes it (one
+/// cheap `EXISTS` query per pause while a long transaction stays open).
+const QUICK_MAX: Duration = Duration::from_millis(20);
 /// How long after a delivery the source keeps looking quickly: writers
 /// that committed without notifying are picked up within it.
 const LINGER: Duration = Duration::from_millis(250);

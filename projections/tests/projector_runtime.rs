@@ -206,3 +206,32 @@ async fn a_writer_that_skipped_the_notification_waits_one_poll_at_most(pool: PgP
     );
     assert_eq!(recorded(&pool).await, ["a:1", "a:2"]);
 }
+
+/// A Kafka source with several partitions keeps only each aggregate's
+/// order: a later event of one aggregate can be applied before an earlier
+/// one of another. Read-your-writes must not be answered by the checkpoint
+/// alone, which then stands past the unapplied event.
+#[sqlx::test(migrations = "../migrations")]
+async fn read_your_writes_waits_for_the_awaited_aggregate_not_only_the_checkpoint(pool: PgPool) {
+    recorder_table(&pool).await;
+    let first = thing(&pool, "a", 1).await;
+    thing(&pool, "b", 1).await;
+    let events = committed(&pool, 2).await;
+    let projector = Projector::new(
+        pool.clone(),
+        Recorder::default(),
+        config(PoisonPolicy::Stop),
+    );
+    // b's partition delivered first: the checkpoint passes a's event.
+    projector.apply_batch(&events[1..]).await.unwrap();
+    let early = wait_for_position(&pool, Recorder::NAME, first, Duration::from_millis(300)).await;
+    assert!(
+        matches!(early, Err(WaitError::Timeout { .. })),
+        "answered before a's event was applied: {early:?}"
+    );
+    projector.apply_batch(&events[..1]).await.unwrap();
+    wait_for_position(&pool, Recorder::NAME, first, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(recorded(&pool).await, ["b:1", "a:1"]);
+}

@@ -95,7 +95,9 @@ const MAX_PAGE: i32 = 1000;
 #[Object]
 impl EventQuery {
     /// The history of one aggregate in order. `after` is a cursor from a
-    /// previous page (the sequence of its last event).
+    /// previous page (the sequence of its last event). Read from the store
+    /// itself, so every committed event is in it: `consistentWith` is
+    /// accepted like everywhere and needs no wait.
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -103,8 +105,10 @@ impl EventQuery {
         aggregate_id: ID,
         after: Option<String>,
         first: Option<i32>,
+        consistent_with: Option<super::scalars::BigInt>,
     ) -> async_graphql::Result<Connection<String, Event, EmptyFields, EmptyFields>> {
         let (authenticated, caller) = require(ctx, aggregate_type.permission())?;
+        super::consistency::await_read_models(ctx, consistent_with, &[]).await?;
         let pool = ctx.data::<PgPool>()?;
         let first = first.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&first) {

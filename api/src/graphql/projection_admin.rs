@@ -123,8 +123,13 @@ impl ProjectionAdminQuery {
         projection: Option<String>,
         first: Option<i32>,
         after: Option<String>,
+        consistent_with: Option<super::scalars::BigInt>,
     ) -> async_graphql::Result<Page<DeadLetter>> {
         let (authenticated, caller) = require(ctx, Permission::ManageMembers)?;
+        // Dead letters are written by the projectors themselves: waiting for
+        // the projection named (or all of them) covers them.
+        let names: Vec<&str> = projection.as_deref().into_iter().collect();
+        super::consistency::await_read_models(ctx, consistent_with, &names).await?;
         let pool = ctx.data::<PgPool>()?;
         let first = page_size(first)?;
         let after = decode::<i64>(after.as_deref())?;

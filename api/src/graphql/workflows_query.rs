@@ -288,8 +288,14 @@ impl WorkflowQuery {
     }
 
     /// Every projection: state, position, lag and dead letters.
-    async fn projections(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ProjectionStatus>> {
+    async fn projections(
+        &self,
+        ctx: &Context<'_>,
+        consistent_with: Option<BigInt>,
+    ) -> async_graphql::Result<Vec<ProjectionStatus>> {
         let (_, caller) = require(ctx, Permission::ReadAudit)?;
+        // Status is read live; `consistentWith` is accepted like everywhere.
+        await_read_models(ctx, consistent_with, &[]).await?;
         let pool = ctx.data::<PgPool>()?;
         let statuses = projection_statuses(pool)
             .await
