@@ -46,8 +46,10 @@ lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 ## bench: benchmark scenarios against the real services, one table
+## (the Kafka lag scenario uses the throwaway in-memory broker of `make test`)
 bench:
-	@$(SERVICES); $(CARGO) run --release --locked --bin jobsprint-bench -- $(BENCH_ARGS)
+	@export JOBSPRINT_KAFKA_STORAGE=memory JOBSPRINT_KAFKA_PORT=$${JOBSPRINT_TEST_KAFKA_PORT:-9192}; \
+	$(SERVICES); $(CARGO) run --release --locked --bin jobsprint-bench -- $(BENCH_ARGS)
 
 ## bootstrap: the first tenant and admin of a fresh installation (EMAIL=..., TENANT=...)
 bootstrap:

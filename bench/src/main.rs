@@ -36,6 +36,10 @@ struct Args {
     /// Commands timed per aggregate size in the latency scenario.
     #[arg(long, default_value_t = 300)]
     samples: usize,
+    /// Load of the lag scenario in commands/s (default: half the best rate
+    /// measured by the throughput scenario).
+    #[arg(long)]
+    lag_rate: Option<f64>,
     /// The broker of the lag scenario via Kafka (skipped when unset).
     #[arg(long, env = "KAFKA_BROKERS")]
     kafka_brokers: Option<String>,
@@ -69,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
     }
     eprintln!("bench: latency, 10 vs {} events", args.long_events);
     rows.extend(latency::run(&pool, args.long_events, args.samples).await?);
-    let load = best_rate / 2.0;
+    let load = args.lag_rate.unwrap_or(best_rate / 2.0);
     eprintln!("bench: read-model lag at {load:.0} commands/s, via the store");
     rows.extend(lag::run(&pool, lag::Via::Store, load, args.seconds).await?);
     match &args.kafka_brokers {

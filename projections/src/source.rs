@@ -205,7 +205,9 @@ impl EventSource for StoreSource {
             };
             let lingering = self.delivered_at.is_some_and(|at| at.elapsed() < LINGER);
             if lingering || self.blocked().await? {
-                tokio::time::sleep(self.quick_pause.min(left)).await;
+                // A notification still ends the pause at once; the pause
+                // only bounds how late an unnotified commit is seen.
+                self.wait(self.quick_pause.min(left)).await?;
                 self.quick_pause = (self.quick_pause * 2).min(QUICK_MAX);
             } else {
                 self.quick_pause = QUICK_FIRST;

@@ -21,7 +21,16 @@ pub struct KafkaSettings {
     /// Prefix of consumer group ids: a projection `p` reads as
     /// `<prefix>.<p>`.
     pub group_prefix: String,
+    /// librdkafka's `fetch.wait.max.ms`: how long the broker may hold a
+    /// fetch without records. Apache Kafka answers as soon as a record
+    /// arrives, so a long wait costs no latency there; tansu 0.6 holds every
+    /// fetch the full wait, so this bounds the delivery delay and sets the
+    /// idle fetch rate (docs/adr/0008-event-stream.md).
+    pub fetch_wait: Duration,
 }
+
+/// Default [`KafkaSettings::fetch_wait`].
+pub const DEFAULT_FETCH_WAIT: Duration = Duration::from_millis(5);
 
 impl KafkaSettings {
     /// Settings for `brokers` with the default topic and group prefix.
@@ -30,7 +39,14 @@ impl KafkaSettings {
             brokers: brokers.into(),
             topic: DEFAULT_TOPIC.to_owned(),
             group_prefix: "jobsprint.projection".to_owned(),
+            fetch_wait: DEFAULT_FETCH_WAIT,
         }
+    }
+
+    /// The same with another fetch wait.
+    pub fn with_fetch_wait(mut self, wait: Duration) -> Self {
+        self.fetch_wait = wait;
+        self
     }
 
     /// The same on another topic.
@@ -74,7 +90,10 @@ impl KafkaSettings {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", "5")
+            .set(
+                "fetch.wait.max.ms",
+                self.fetch_wait.as_millis().max(1).to_string(),
+            )
             .set("fetch.min.bytes", "1")
             .set("fetch.error.backoff.ms", "5")
             .set("session.timeout.ms", "10000")
