@@ -90,3 +90,28 @@ pub(crate) fn stored_event(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, s
         recorded_at: row.try_get("recorded_at")?,
     })
 }
+
+/// Replaces the value of every `*_hash` field (password, token, invitation
+/// and refresh hashes of identity events) before history leaves the server (the
+/// `events` query, the Kafka topic):
+/// a hash is not the secret, but offline guessing needs nothing more.
+pub fn redact_hashes(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    if key.ends_with("_hash") && !value.is_null() {
+                        (key, Value::String(REDACTED.to_owned()))
+                    } else {
+                        (key, redact_hashes(value))
+                    }
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(redact_hashes).collect()),
+        other => other,
+    }
+}
+
+/// What a redacted value reads as.
+pub const REDACTED: &str = "[redacted]";

@@ -1,14 +1,17 @@
 //! The record contract of the `jobsprint.events` topic: one Kafka record per
 //! event, in the CloudEvents Kafka protocol binding, binary mode
 //! (docs/events.md). The key is the aggregate id, so one aggregate's events
-//! stay in one partition, in order; the value is the event's JSON payload.
+//! stay in one partition, in order; the value is the event's JSON payload,
+//! with the values of `*_hash` fields (password and token hashes) redacted
+//! as in the `events` query: a hash is not the secret, but offline guessing
+//! needs nothing more.
 //!
 //! Everything here is pure, so the mapping both ways is tested without a
 //! broker.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use projections::commit_order::{CommittedEvent, Cursor};
-use projections::history::StoredEvent;
+use projections::history::{redact_hashes, StoredEvent};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -113,7 +116,9 @@ pub fn to_record(committed: &CommittedEvent) -> Record {
     Record {
         key: event.aggregate_id.clone(),
         headers,
-        value: event.payload.to_string().into_bytes(),
+        value: redact_hashes(event.payload.clone())
+            .to_string()
+            .into_bytes(),
     }
 }
 
@@ -289,6 +294,17 @@ mod tests {
         assert!(
             err.to_string().contains("jobsprint_aggregate_type"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn password_and_token_hashes_never_reach_the_topic() {
+        let mut event = committed();
+        event.event.payload = json!({"PasswordSet": {"password_hash": "$argon2id$v=19$…"}});
+        let value: Value = serde_json::from_slice(&to_record(&event).value).unwrap();
+        assert_eq!(
+            value,
+            json!({"PasswordSet": {"password_hash": "[redacted]"}})
         );
     }
 

@@ -3,7 +3,7 @@
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Enum, Json, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use projections::history::{aggregate_history, StoredEvent};
+use projections::history::{aggregate_history, redact_hashes, StoredEvent};
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -150,33 +150,10 @@ impl EventQuery {
     }
 }
 
-/// Replaces the value of every `*_hash` field (password, token, invitation
-/// and refresh hashes of identity events) before history leaves the server:
-/// a hash is not the secret, but offline guessing needs nothing more.
-fn redact_hashes(value: Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(key, value)| {
-                    if key.ends_with("_hash") && !value.is_null() {
-                        (key, Value::String(REDACTED.to_owned()))
-                    } else {
-                        (key, redact_hashes(value))
-                    }
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(redact_hashes).collect()),
-        other => other,
-    }
-}
-
-/// What a redacted value reads as.
-const REDACTED: &str = "[redacted]";
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use projections::history::REDACTED;
     use serde_json::json;
 
     #[test]
