@@ -29,9 +29,25 @@ async fn tenant_a_state(pool: &PgPool, tenant: &str) -> (i64, String) {
     .unwrap()
 }
 
+/// The matrix sends hundreds of requests per caller in a second or two; it
+/// checks authorization, not the rate limits (api/tests/abuse_limits.rs
+/// does), so its app allows that many.
+async fn matrix_app(pool: PgPool) -> TestApp {
+    let quota = api::rate_limit::RateQuota {
+        per_second: api::config::nonzero(100_000),
+        burst: api::config::nonzero(100_000),
+    };
+    let config = api::ApiConfig {
+        rate_per_ip: quota,
+        rate_per_caller: quota,
+        ..api::ApiConfig::default()
+    };
+    spawn_app_with(pool, config).await
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn no_role_of_one_tenant_reads_or_writes_another_tenants_objects(pool: PgPool) {
-    let app = spawn_app(pool.clone()).await;
+    let app = matrix_app(pool.clone()).await;
     let a = &app.tenant;
     let b = app.new_tenant("Tenant B").await;
 
@@ -200,7 +216,7 @@ async fn no_role_of_one_tenant_reads_or_writes_another_tenants_objects(pool: PgP
 
 #[sqlx::test(migrations = "../migrations")]
 async fn anonymous_callers_reach_only_sign_in(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = matrix_app(pool).await;
     let introspection = app
         .gql_as(Some(&app.tenant.admin_token), INTROSPECT, json!({}))
         .await;
@@ -248,7 +264,7 @@ async fn anonymous_callers_reach_only_sign_in(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn roles_get_exactly_their_permissions_in_their_own_tenant(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = matrix_app(pool).await;
     let a = &app.tenant;
     let create = json!({"input": {"name": "w", "definition": definition()}});
     let register =
