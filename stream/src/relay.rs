@@ -108,6 +108,7 @@ impl Relay {
             };
             let outcome = match lease {
                 Ok(mut lease) => {
+                    pause = self.config.lease_retry;
                     tracing::info!(
                         relay = self.config.name,
                         fencing = lease.fencing(),
