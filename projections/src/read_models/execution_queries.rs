@@ -2,81 +2,29 @@
 //! execution of another tenant reads exactly like a missing one.
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use super::workflow_queries::Page;
 
-/// Where an execution is in its life (the stored form in `as_str`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ExecutionStatus {
-    /// Started and not yet ended.
-    Running,
-    /// Ended successfully.
-    Completed,
-    /// Ended with an error.
-    Failed,
-    /// Stopped on request.
-    Cancelled,
-    /// Ran out of time.
-    TimedOut,
-}
+pub use domain::execution::{ExecutionStatus, StepStatus};
 
-impl ExecutionStatus {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Running => "running",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-            Self::TimedOut => "timed_out",
-        }
-    }
-
-    /// The status of its stored form.
-    pub fn parse(text: &str) -> Result<Self, sqlx::Error> {
-        Ok(match text {
-            "running" => Self::Running,
-            "completed" => Self::Completed,
-            "failed" => Self::Failed,
-            "cancelled" => Self::Cancelled,
-            "timed_out" => Self::TimedOut,
-            other => return Err(decode_error(format!("unknown execution status '{other}'"))),
-        })
+/// The stored form of a status: its serde name (`timed_out`,
+/// `retry_scheduled`), the same the projection writes.
+fn status_text<S: Serialize>(status: S) -> String {
+    match serde_json::to_value(status) {
+        Ok(Value::String(text)) => text,
+        other => unreachable!("a status serializes as a string, not {other:?}"),
     }
 }
 
-/// Where a step is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StepStatus {
-    /// Queued, no attempt started.
-    Scheduled,
-    /// An attempt is in progress.
-    Running,
-    /// Finished successfully.
-    Completed,
-    /// The last attempt failed.
-    Failed,
-    /// Failed, and another attempt is queued.
-    RetryScheduled,
-    /// Paused until a signal arrives.
-    WaitingForSignal,
-}
-
-impl StepStatus {
-    fn parse(text: &str) -> Result<Self, sqlx::Error> {
-        Ok(match text {
-            "scheduled" => Self::Scheduled,
-            "running" => Self::Running,
-            "completed" => Self::Completed,
-            "failed" => Self::Failed,
-            "retry_scheduled" => Self::RetryScheduled,
-            "waiting_for_signal" => Self::WaitingForSignal,
-            other => return Err(decode_error(format!("unknown step status '{other}'"))),
-        })
-    }
+/// The status of its stored form.
+fn parse_status<S: DeserializeOwned>(text: &str, what: &str) -> Result<S, sqlx::Error> {
+    serde_json::from_value(Value::String(text.to_owned()))
+        .map_err(|_| decode_error(format!("unknown {what} status '{text}'")))
 }
 
 fn decode_error(message: String) -> sqlx::Error {
@@ -198,7 +146,7 @@ pub async fn list_executions(
     let rows = sqlx::query(&sql)
         .bind(tenant_id)
         .bind(filter.workflow_id)
-        .bind(filter.status.map(ExecutionStatus::as_str))
+        .bind(filter.status.map(status_text))
         .bind(filter.started_from)
         .bind(filter.started_to)
         .bind(after.map(|k| k.started_at))
@@ -221,7 +169,7 @@ fn execution_row(row: &sqlx::postgres::PgRow) -> Result<ExecutionRow, sqlx::Erro
         tenant_id: row.try_get("tenant_id")?,
         workflow_id: row.try_get("workflow_id")?,
         workflow_version: row.try_get("workflow_version")?,
-        status: ExecutionStatus::parse(row.try_get("status")?)?,
+        status: parse_status(row.try_get("status")?, "execution")?,
         trigger: row.try_get("trigger")?,
         idempotency_key: row.try_get("idempotency_key")?,
         input: row.try_get("input")?,
@@ -293,7 +241,7 @@ pub async fn list_steps(
         .map(|row| {
             Ok(StepRow {
                 node_id: row.try_get("node_id")?,
-                status: StepStatus::parse(row.try_get("status")?)?,
+                status: parse_status(row.try_get("status")?, "step")?,
                 attempts: row.try_get("attempts")?,
                 scheduled_at: row.try_get("scheduled_at")?,
                 started_at: row.try_get("started_at")?,
