@@ -3,7 +3,7 @@
 //! aggregate's history is the `events` query.
 
 use async_graphql::connection::Edge;
-use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
+use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use domain::access::Permission;
 use projections::projector::Projection;
@@ -12,6 +12,7 @@ use sqlx::PgPool;
 
 use super::consistency::await_read_models;
 use super::errors::{coded, internal, ErrorCode};
+use super::events::AggregateType;
 use super::paging::{decode, encode, page_size, Page};
 use super::scalars::BigInt;
 use crate::caller::require;
@@ -20,37 +21,12 @@ use crate::caller::require;
 #[derive(Default)]
 pub struct AuditQuery;
 
-/// The aggregate types the audit log covers (every type of the store).
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-enum AuditAggregateType {
-    Workflow,
-    Integration,
-    Execution,
-    Tenant,
-    User,
-    ApiToken,
-    Session,
-}
-
-impl AuditAggregateType {
-    fn stored_name(self) -> &'static str {
-        match self {
-            Self::Workflow => "Workflow",
-            Self::Integration => "Integration",
-            Self::Execution => "Execution",
-            Self::Tenant => "Tenant",
-            Self::User => "User",
-            Self::ApiToken => "ApiToken",
-            Self::Session => "Session",
-        }
-    }
-}
-
 /// Which entries `auditLog` lists.
 #[derive(InputObject, Default)]
 struct AuditFilter {
     /// Only events of this aggregate type.
-    aggregate_type: Option<AuditAggregateType>,
+    /// The aggregate types the audit log covers: every type of the store.
+    aggregate_type: Option<AggregateType>,
     /// Only events of this aggregate.
     aggregate_id: Option<ID>,
     /// Only events caused by this actor (`user:<id>`, `token:<id>`, ...).

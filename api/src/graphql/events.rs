@@ -19,7 +19,7 @@ pub struct EventQuery;
 
 /// The aggregate types of the event store.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-enum AggregateType {
+pub(crate) enum AggregateType {
     Workflow,
     Integration,
     Execution,
@@ -30,7 +30,8 @@ enum AggregateType {
 }
 
 impl AggregateType {
-    fn stored_name(self) -> &'static str {
+    /// The name the store uses.
+    pub(crate) fn stored_name(self) -> &'static str {
         match self {
             Self::Workflow => "Workflow",
             Self::Integration => "Integration",
