@@ -101,5 +101,6 @@ fn execution_command_name(command: &ExecutionCommand) -> &'static str {
         ExecutionCommand::Complete { .. } => "CompleteExecution",
         ExecutionCommand::Fail { .. } => "FailExecution",
         ExecutionCommand::TimeOut => "TimeOutExecution",
+        ExecutionCommand::Batch { .. } => "RecordExecutionProgress",
     }
 }

@@ -98,6 +98,14 @@ pub enum ExecutionCommand {
     },
     /// End the run for running out of time.
     TimeOut,
+    /// Several step and run commands applied in order as one: all their
+    /// events commit together or none does. The engine records a step's
+    /// outcome and what it leads to in one write. A batch cannot start a
+    /// run or hold another batch.
+    Batch {
+        /// The commands, in order.
+        commands: Vec<ExecutionCommand>,
+    },
 }
 
 impl Execution {
@@ -109,11 +117,50 @@ impl Execution {
     ) -> Result<Vec<ExecutionEvent>, ExecutionError> {
         let starts = matches!(command.body, ExecutionCommand::Start { .. });
         command.check_envelope(self.tenant_id, self.version, starts)?;
+        match command.body {
+            ExecutionCommand::Batch { commands } => self.batch(command.tenant_id, commands),
+            body => self.decide_body(command.tenant_id, body),
+        }
+    }
+
+    fn batch(
+        &self,
+        tenant_id: TenantId,
+        commands: Vec<ExecutionCommand>,
+    ) -> Result<Vec<ExecutionEvent>, ExecutionError> {
+        let mut state = self.clone();
+        let mut events = Vec::new();
+        for body in commands {
+            if matches!(
+                body,
+                ExecutionCommand::Start { .. } | ExecutionCommand::Batch { .. }
+            ) {
+                return Err(ExecutionError::Invalid {
+                    field: "commands",
+                    problem: "must not start an execution or contain another batch".to_owned(),
+                });
+            }
+            let decided = state.decide_body(tenant_id, body)?;
+            for event in &decided {
+                cqrs_es::Aggregate::apply(&mut state, event.clone());
+            }
+            events.extend(decided);
+        }
+        Ok(events)
+    }
+
+    fn decide_body(
+        &self,
+        tenant_id: TenantId,
+        body: ExecutionCommand,
+    ) -> Result<Vec<ExecutionEvent>, ExecutionError> {
+        let starts = matches!(body, ExecutionCommand::Start { .. });
         let status = self.status.unwrap_or(ExecutionStatus::Running);
         if status.is_terminal() && !starts {
-            return self.after_end(status, &command.body);
+            return self.after_end(status, &body);
         }
-        match command.body {
+        match body {
+            ExecutionCommand::Batch { commands } => self.batch(tenant_id, commands),
             ExecutionCommand::Start {
                 workflow_id,
                 workflow_version,
@@ -121,7 +168,7 @@ impl Execution {
                 trigger,
                 idempotency_key,
             } => self.start(
-                command.tenant_id,
+                tenant_id,
                 workflow_id,
                 workflow_version,
                 input,

@@ -10,9 +10,14 @@
 mod commands;
 mod error;
 mod events;
+mod plan;
+mod retry;
+mod run;
 mod status;
 mod steps;
 
+#[cfg(test)]
+mod plan_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -31,6 +36,9 @@ use serde::{Deserialize, Serialize};
 pub use commands::{ExecutionCommand, MAX_IDEMPOTENCY_KEY_CHARS, MAX_STEPS};
 pub use error::ExecutionError;
 pub use events::{ExecutionEvent, ExecutionTrigger};
+pub use plan::{chosen_branch, delay_until, plan, Action, Plan};
+pub use retry::{RetryDecision, RetryPolicy, MAX_ATTEMPTS, MAX_RETRY_AFTER};
+pub use run::{Run, RunStep};
 pub use status::{ExecutionStatus, StepState, StepStatus};
 
 use crate::command::Command;

@@ -66,7 +66,9 @@ pub(super) fn check(node: &Node) -> Result<(), DefinitionError> {
             json_type(&node.config)
         ))
     })?;
-    check_fields(node.node_type, config).map_err(invalid)
+    check_fields(node.node_type, config).map_err(invalid)?;
+    crate::execution::RetryPolicy::parse(config.get("retry")).map_err(invalid)?;
+    Ok(())
 }
 
 fn check_fields(node_type: NodeType, config: &Map<String, Value>) -> Result<(), String> {
@@ -92,9 +94,20 @@ fn check_fields(node_type: NodeType, config: &Map<String, Value>) -> Result<(), 
             Ok(())
         }
         NodeType::Transform | NodeType::Condition => required_text(config, "expression"),
-        NodeType::Delay => match config.get("duration") {
-            None => Err("'duration' is required, e.g. \"30s\"".to_owned()),
-            Some(value) => duration_field("duration", value),
+        NodeType::Delay => match (config.get("duration"), config.get("until")) {
+            (Some(value), None) => duration_field("duration", value),
+            (None, Some(Value::String(until)))
+                if chrono::DateTime::parse_from_rfc3339(until).is_ok() =>
+            {
+                Ok(())
+            }
+            (None, Some(until)) => Err(format!(
+                "'until' must be an RFC 3339 instant such as \"2026-12-24T18:00:00Z\" (found {until})"
+            )),
+            (Some(_), Some(_)) => Err("give either 'duration' or 'until', not both".to_owned()),
+            (None, None) => Err(
+                "'duration' (e.g. \"30s\") or 'until' (an RFC 3339 instant) is required".to_owned(),
+            ),
         },
         NodeType::Code => {
             required_text(config, "source")?;

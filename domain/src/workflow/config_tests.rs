@@ -67,7 +67,11 @@ fn transform_and_condition_need_an_expression() {
 
 #[test]
 fn delay_needs_a_valid_duration() {
-    assert_config_error("delay", json!({}), "'duration' is required, e.g. \"30s\"");
+    assert_config_error(
+        "delay",
+        json!({}),
+        "'duration' (e.g. \"30s\") or 'until' (an RFC 3339 instant) is required",
+    );
     assert_config_error(
         "delay",
         json!({"duration": "soon"}),
