@@ -1,0 +1,141 @@
+//! Running one node: its config rendered against the execution's data
+//! (`{{ }}` templates and jq expressions from the `expr` crate), then the
+//! work of its type. The outcome is an output or a [`NodeFailure`] that
+//! says whether another attempt may succeed.
+//!
+//! `delay` and `wait_for_signal` do no work here: they are durable timers
+//! and waits kept in the events (see the driver).
+
+mod code;
+mod http;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use domain::workflow::{Node, NodeType};
+use expr::Expression;
+use serde_json::{json, Value};
+
+pub use code::CodeLimits;
+
+/// Why a node's attempt failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeFailure {
+    /// What went wrong, for the step's error.
+    pub message: String,
+    /// Whether another attempt may succeed.
+    pub retryable: bool,
+    /// How long the target asked us to wait (`Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+impl NodeFailure {
+    /// A failure that retrying cannot fix.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        NodeFailure {
+            message: message.into(),
+            retryable: false,
+            retry_after: None,
+        }
+    }
+}
+
+/// How nodes reach the outside world.
+#[derive(Debug, Clone, Default)]
+pub struct NodeSettings {
+    /// The SSRF guard of `http` nodes.
+    pub egress: egress::EgressPolicy,
+    /// The limits of `code` nodes.
+    pub code: CodeLimits,
+}
+
+/// Runs nodes; one per engine process, shared by its workers.
+#[derive(Debug)]
+pub struct Nodes {
+    settings: NodeSettings,
+    http: egress::Client,
+    expressions: Mutex<HashMap<String, Expression>>,
+}
+
+impl Nodes {
+    /// Nodes with these settings.
+    pub fn new(settings: NodeSettings) -> Nodes {
+        Nodes {
+            settings,
+            http: egress::Client::new(),
+            expressions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether a node of this type only computes from its inputs: the
+    /// engine then records its attempt and outcome in one write, since
+    /// running it again after a crash changes nothing outside.
+    pub fn is_pure(node_type: NodeType) -> bool {
+        matches!(node_type, NodeType::Transform | NodeType::Condition)
+    }
+
+    /// Runs `node` against `context` (the execution's data). `key`
+    /// identifies the step (`<execution id>:<node id>`) for targets that
+    /// deduplicate retries.
+    pub async fn run(&self, node: &Node, context: &Value, key: &str) -> Result<Value, NodeFailure> {
+        match node.node_type {
+            NodeType::Transform => self.evaluate(node, context),
+            NodeType::Condition => {
+                let value = self.evaluate(node, context)?;
+                let branch = match &value {
+                    Value::String(label) => label.clone(),
+                    other => expr::truthy(other).to_string(),
+                };
+                Ok(json!({"branch": branch, "value": value}))
+            }
+            NodeType::Http => {
+                let config = render(node, context)?;
+                http::run(&self.http, &self.settings.egress, &config, key).await
+            }
+            NodeType::Code => code::run(node, context, &self.settings.code).await,
+            NodeType::Ai | NodeType::Integration => Err(NodeFailure::permanent(format!(
+                "{} nodes are not available in this version of the engine",
+                node.node_type
+            ))),
+            NodeType::Delay | NodeType::WaitForSignal => Err(NodeFailure::permanent(format!(
+                "{} nodes are timers, not work",
+                node.node_type
+            ))),
+        }
+    }
+
+    fn evaluate(&self, node: &Node, context: &Value) -> Result<Value, NodeFailure> {
+        let source = node
+            .config
+            .get("expression")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let expression = self.compiled(source)?;
+        expression
+            .eval(context)
+            .map_err(|err| NodeFailure::permanent(err.to_string()))
+    }
+
+    fn compiled(&self, source: &str) -> Result<Expression, NodeFailure> {
+        let mut cache = self
+            .expressions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(found) = cache.get(source) {
+            return Ok(found.clone());
+        }
+        let compiled =
+            Expression::compile(source).map_err(|err| NodeFailure::permanent(err.to_string()))?;
+        if cache.len() >= 10_000 {
+            cache.clear();
+        }
+        cache.insert(source.to_owned(), compiled.clone());
+        Ok(compiled)
+    }
+}
+
+/// The node's config with its templates rendered.
+fn render(node: &Node, context: &Value) -> Result<Value, NodeFailure> {
+    expr::render(&node.config, context).map_err(|err| NodeFailure::permanent(err.to_string()))
+}

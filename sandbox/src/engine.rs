@@ -1,0 +1,478 @@
+//! One execution: a fresh QuickJS runtime and context on the calling thread, under the limits.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cpu_time::ThreadTime;
+use rquickjs::context::{intrinsic, EvalOptions};
+use rquickjs::function::Rest;
+use rquickjs::{Coerced, Context, Ctx, Exception, Function, Object, Runtime, Type, Value};
+
+use crate::{Limits, Outcome, SandboxError};
+
+/// Trusted JavaScript run before the user's code: bounds native array loops, removes `Proxy`.
+const PRELUDE: &str = include_str!("prelude.js");
+
+/// Most bytes kept of an exception's message or stack.
+const MAX_ERROR_TEXT: usize = 8 * 1024;
+
+/// Memory granted on top of the limit while an exception is being described, so that reading an
+/// out-of-memory error's message does not itself run out of memory.
+const DESCRIBE_HEADROOM: usize = 4 * 1024 * 1024;
+
+/// The ECMAScript built-ins the script gets. Left out on purpose: `Performance` (a timer).
+type Intrinsics = (
+    intrinsic::Date,
+    intrinsic::Eval,
+    intrinsic::RegExpCompiler,
+    intrinsic::RegExp,
+    intrinsic::Json,
+    intrinsic::Proxy,
+    intrinsic::MapSet,
+    intrinsic::TypedArrays,
+    intrinsic::Promise,
+    intrinsic::BigInt,
+    intrinsic::WeakRef,
+);
+
+/// Everything one execution needs, owned so it can move to the execution thread.
+pub(crate) struct Job {
+    pub(crate) source: String,
+    pub(crate) input_json: String,
+    pub(crate) limits: Limits,
+    /// Set when nobody waits for the result any more: the script is interrupted.
+    pub(crate) cancel: Arc<AtomicBool>,
+}
+
+/// Which time limit interrupted the script.
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    Cpu,
+    Wall,
+}
+
+/// What the engine was doing when an exception was raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Compile,
+    Input,
+    Run,
+    Jobs,
+    Output,
+}
+
+/// Why [`evaluate`] stopped.
+enum Failure {
+    /// A JavaScript exception is pending in the runtime; it is described after the context lock
+    /// is released and the memory limit relaxed.
+    Exception(Phase),
+    /// QuickJS could not allocate (reported by rquickjs rather than as an exception).
+    OutOfMemory,
+    /// Already classified.
+    Done(SandboxError),
+}
+
+/// A thrown value, as text.
+struct Thrown {
+    name: Option<String>,
+    message: String,
+    stack: Option<String>,
+}
+
+/// Captured console lines.
+#[derive(Default)]
+struct Logs {
+    lines: Vec<String>,
+    dropped: usize,
+    max_lines: usize,
+    max_bytes: usize,
+}
+
+impl Logs {
+    fn is_full(&self) -> bool {
+        self.lines.len() >= self.max_lines
+    }
+
+    fn push(&mut self, mut line: String) {
+        if self.is_full() {
+            self.dropped += 1;
+            return;
+        }
+        truncate(&mut line, self.max_bytes);
+        self.lines.push(line);
+    }
+}
+
+/// Runs the job on the current thread (a fresh one per job: CPU time is the thread's).
+pub(crate) fn execute(job: &Job) -> Result<Outcome, SandboxError> {
+    let cpu_start = ThreadTime::try_now().map_err(|e| internal("reading the CPU clock", e))?;
+    let wall_start = Instant::now();
+    let limits = &job.limits;
+    let rt = Runtime::new().map_err(|e| internal("creating the QuickJS runtime", e))?;
+    rt.set_max_stack_size(limits.stack_bytes.max(1));
+    let stop: Rc<Cell<Option<Stop>>> = Rc::new(Cell::new(None));
+    let (cpu_limit, wall_limit) = (limits.cpu_time, limits.wall_time);
+    let handler_stop = Rc::clone(&stop);
+    let cancel = Arc::clone(&job.cancel);
+    rt.set_interrupt_handler(Some(Box::new(move || {
+        if handler_stop.get().is_none() {
+            let cpu = cpu_start.try_elapsed().unwrap_or(Duration::ZERO);
+            if cpu >= cpu_limit {
+                handler_stop.set(Some(Stop::Cpu));
+            } else if cancel.load(Ordering::Relaxed) || wall_start.elapsed() >= wall_limit {
+                handler_stop.set(Some(Stop::Wall));
+            }
+        }
+        handler_stop.get().is_some()
+    })));
+    let ctx = Context::custom::<Intrinsics>(&rt)
+        .map_err(|e| internal("creating the QuickJS context", e))?;
+    let logs = Rc::new(RefCell::new(Logs {
+        lines: Vec::new(),
+        dropped: 0,
+        max_lines: limits.log_lines,
+        max_bytes: limits.log_line_bytes,
+    }));
+    ctx.with(|ctx| set_up(&ctx, &logs, &stop))?;
+    // The context's own set-up is not the script's; the limit applies from here on.
+    rt.set_memory_limit(limits.memory_bytes.max(1));
+    let result = ctx.with(|ctx| evaluate(&ctx, job, &stop));
+    let time_limit = |stop: Stop| SandboxError::TimeLimit {
+        limit: match stop {
+            Stop::Cpu => cpu_limit,
+            Stop::Wall => wall_limit,
+        },
+    };
+    let output = match result {
+        _ if stop.get().is_some() => return Err(time_limit(stop.get().unwrap_or(Stop::Cpu))),
+        Ok(output) => output,
+        Err(Failure::Done(error)) => return Err(error),
+        Err(Failure::OutOfMemory) => {
+            return Err(SandboxError::MemoryLimit {
+                limit: limits.memory_bytes,
+            })
+        }
+        Err(Failure::Exception(phase)) => {
+            rt.set_memory_limit(limits.memory_bytes.saturating_add(DESCRIBE_HEADROOM));
+            let thrown = ctx.with(|ctx| describe(&ctx, ctx.catch()));
+            return Err(match stop.get() {
+                Some(s) => time_limit(s),
+                None => classify(phase, thrown, &job.source, limits),
+            });
+        }
+    };
+    let logs = logs.take();
+    Ok(Outcome {
+        output,
+        logs: logs.lines,
+        logs_dropped: logs.dropped,
+        cpu_time: cpu_start.try_elapsed().unwrap_or(Duration::ZERO),
+    })
+}
+
+/// Installs `console` and runs the prelude (see `prelude.js`).
+fn set_up<'js>(
+    ctx: &Ctx<'js>,
+    logs: &Rc<RefCell<Logs>>,
+    stop: &Rc<Cell<Option<Stop>>>,
+) -> Result<(), SandboxError> {
+    let result = install_console(ctx, logs, stop).and_then(|()| ctx.eval::<(), _>(PRELUDE));
+    result.map_err(|e| {
+        let detail = match e {
+            rquickjs::Error::Exception => describe(ctx, ctx.catch()).message,
+            other => other.to_string(),
+        };
+        internal("setting up the context", detail)
+    })
+}
+
+fn evaluate<'js>(
+    ctx: &Ctx<'js>,
+    job: &Job,
+    stop: &Rc<Cell<Option<Stop>>>,
+) -> Result<serde_json::Value, Failure> {
+    // Line 1 of the user's source is line 2 of the compiled text.
+    let wrapped = format!("(function (input) {{\n{}\n}})", job.source);
+    let mut options = EvalOptions::default();
+    options.strict = false;
+    options.backtrace_barrier = true;
+    let function: Value = ctx
+        .eval_with_options(wrapped, options)
+        .map_err(|e| failure(Phase::Compile, e))?;
+    let Some(function) = function.into_function() else {
+        return Err(Failure::Done(SandboxError::Syntax {
+            message: "the code must be the body of a function".to_owned(),
+            line: None,
+            column: None,
+        }));
+    };
+    let input: Value = ctx
+        .json_parse(job.input_json.as_bytes())
+        .map_err(|e| failure(Phase::Input, e))?;
+    let returned: Value = function
+        .call((input,))
+        .map_err(|e| failure(Phase::Run, e))?;
+    // Promise jobs the script queued run now (still interruptible); they cannot change the
+    // output but may log.
+    while stop.get().is_none() && ctx.execute_pending_job() {
+        let pending = ctx.catch();
+        if pending.type_of() != Type::Uninitialized {
+            let _ = ctx.throw(pending);
+            return Err(Failure::Exception(Phase::Jobs));
+        }
+    }
+    to_json(ctx, returned, &job.limits)
+}
+
+/// Serialises the script's result, rejecting what JSON cannot represent.
+fn to_json<'js>(
+    ctx: &Ctx<'js>,
+    value: Value<'js>,
+    limits: &Limits,
+) -> Result<serde_json::Value, Failure> {
+    let not_json = |message: String| Failure::Done(SandboxError::Output(message));
+    if value.is_undefined() {
+        return Ok(serde_json::Value::Null);
+    }
+    if value.is_promise() {
+        return Err(not_json(
+            "it is a Promise; the code runs synchronously (no async/await)".to_owned(),
+        ));
+    }
+    let problem: Rc<RefCell<Option<String>>> = Rc::default();
+    let found = Rc::clone(&problem);
+    let replacer = Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>, key: Value<'js>, value: Value<'js>| -> rquickjs::Result<Value<'js>> {
+            let what = match value.type_of() {
+                Type::Function | Type::Constructor => "a function",
+                Type::Symbol => "a symbol",
+                Type::BigInt => "a BigInt",
+                _ => return Ok(value),
+            };
+            let key = key.as_string().and_then(|k| k.to_string().ok());
+            *found.borrow_mut() = Some(match key.filter(|k| !k.is_empty()) {
+                Some(key) => format!("{what} at key {key:?}"),
+                None => format!("the result is {what}"),
+            });
+            Err(Exception::throw_type(&ctx, "value is not JSON-serialisable"))
+        },
+    )
+    .map_err(|e| failure(Phase::Output, e))?;
+    let text = match ctx.json_stringify_replacer(value, replacer) {
+        Ok(Some(text)) => text.to_string().map_err(|e| failure(Phase::Output, e))?,
+        Ok(None) => return Ok(serde_json::Value::Null),
+        Err(e) => match problem.take() {
+            Some(message) => {
+                ctx.catch();
+                return Err(not_json(message));
+            }
+            None => return Err(failure(Phase::Output, e)),
+        },
+    };
+    if text.len() > limits.output_bytes {
+        return Err(Failure::Done(SandboxError::OutputTooLarge {
+            limit: limits.output_bytes,
+            size: text.len(),
+        }));
+    }
+    serde_json::from_str(&text).map_err(|e| not_json(e.to_string()))
+}
+
+/// Defines `console` with methods that append to `logs`.
+fn install_console<'js>(
+    ctx: &Ctx<'js>,
+    logs: &Rc<RefCell<Logs>>,
+    stop: &Rc<Cell<Option<Stop>>>,
+) -> rquickjs::Result<()> {
+    let console = Object::new(ctx.clone())?;
+    let methods = [
+        ("log", ""),
+        ("info", ""),
+        ("debug", ""),
+        ("warn", "[warn] "),
+        ("error", "[error] "),
+    ];
+    for (method, prefix) in methods {
+        let logs = Rc::clone(logs);
+        let stop = Rc::clone(stop);
+        let function = Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, args: Rest<Value<'js>>| -> rquickjs::Result<()> {
+                if logs.borrow().is_full() {
+                    logs.borrow_mut().dropped += 1;
+                    return Ok(());
+                }
+                let max_bytes = logs.borrow().max_bytes;
+                let mut line = prefix.to_owned();
+                for (i, arg) in args.0.into_iter().enumerate() {
+                    if line.len() > max_bytes {
+                        break;
+                    }
+                    if i > 0 {
+                        line.push(' ');
+                    }
+                    line.push_str(&log_text(&ctx, arg, &stop)?);
+                }
+                logs.borrow_mut().push(line);
+                Ok(())
+            },
+        )?;
+        console.set(method, function)?;
+    }
+    ctx.globals().set("console", console)
+}
+
+/// Text of one `console.log` argument: strings as they are, other values as JSON when possible.
+fn log_text<'js>(ctx: &Ctx<'js>, arg: Value<'js>, stop: &Cell<Option<Stop>>) -> rquickjs::Result<String> {
+    if let Some(text) = arg.as_string() {
+        return text.to_string();
+    }
+    match ctx.json_stringify(arg.clone()) {
+        Ok(Some(text)) => return text.to_string(),
+        Ok(None) => {}
+        Err(rquickjs::Error::Exception) => {
+            let error = ctx.catch();
+            if stop.get().is_some() {
+                return Err(ctx.throw(error));
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    // undefined, functions, symbols, BigInts, cycles.
+    Ok(match arg.get::<Coerced<String>>() {
+        Ok(text) => text.0,
+        Err(_) => {
+            ctx.catch();
+            format!("[{}]", arg.type_name())
+        }
+    })
+}
+
+/// Turns a thrown value into text, clearing any exception raised while reading it.
+fn describe<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Thrown {
+    let mut thrown = match value.as_object().cloned().and_then(Exception::from_object) {
+        Some(error) => Thrown {
+            name: error
+                .get::<_, Option<Coerced<String>>>("name")
+                .ok()
+                .flatten()
+                .map(|n| n.0),
+            message: error.message().unwrap_or_default(),
+            stack: error.stack().filter(|s| !s.is_empty()),
+        },
+        None => Thrown {
+            name: None,
+            message: match value.as_string() {
+                Some(text) => text.to_string().unwrap_or_default(),
+                None => ctx
+                    .json_stringify(value.clone())
+                    .ok()
+                    .flatten()
+                    .and_then(|text| text.to_string().ok())
+                    .or_else(|| value.get::<Coerced<String>>().ok().map(|t| t.0))
+                    .unwrap_or_else(|| format!("[{}]", value.type_name())),
+            },
+            stack: None,
+        },
+    };
+    ctx.catch();
+    truncate(&mut thrown.message, MAX_ERROR_TEXT);
+    if let Some(stack) = thrown.stack.as_mut() {
+        truncate(stack, MAX_ERROR_TEXT);
+    }
+    thrown
+}
+
+/// Maps a described exception to the error the caller sees.
+fn classify(phase: Phase, thrown: Thrown, source: &str, limits: &Limits) -> SandboxError {
+    let name = thrown.name.as_deref().unwrap_or("");
+    if name == "InternalError" && thrown.message == "out of memory" {
+        return SandboxError::MemoryLimit {
+            limit: limits.memory_bytes,
+        };
+    }
+    if name == "RangeError" && thrown.message == "Maximum call stack size exceeded" {
+        return SandboxError::StackOverflow;
+    }
+    let message = match name {
+        "" => thrown.message.clone(),
+        name => format!("{name}: {}", thrown.message),
+    };
+    match phase {
+        Phase::Compile if name == "SyntaxError" => {
+            let (mut line, mut column) = syntax_position(thrown.stack.as_deref());
+            let last_line = u32::try_from(source.lines().count().max(1)).unwrap_or(u32::MAX);
+            if line.is_some_and(|l| l > last_line) {
+                // Reported on the wrapper's closing brace: the source ended too early.
+                (line, column) = (Some(last_line), None);
+            }
+            let mut message = thrown.message;
+            if source.contains("await") {
+                message.push_str(" (the code runs synchronously: `await` is not available)");
+            }
+            SandboxError::Syntax {
+                message,
+                line,
+                column,
+            }
+        }
+        Phase::Output => SandboxError::Output(message),
+        Phase::Input => SandboxError::Internal(message),
+        Phase::Compile | Phase::Run | Phase::Jobs => SandboxError::Thrown {
+            message,
+            stack: thrown.stack,
+        },
+    }
+}
+
+/// Line and column of a syntax error in the user's source, from QuickJS's `at file:line:col`.
+fn syntax_position(stack: Option<&str>) -> (Option<u32>, Option<u32>) {
+    let Some(frame) = stack.and_then(|s| s.lines().next()) else {
+        return (None, None);
+    };
+    let mut parts = frame.trim().rsplit(':');
+    let column = parts.next().and_then(|c| c.trim_end_matches(')').parse::<u32>().ok());
+    let line = parts.next().and_then(|l| l.parse::<u32>().ok());
+    match (line, column) {
+        // Line 1 is the wrapper's `(function (input) {`.
+        (Some(line), column) if line >= 2 => (Some(line - 1), column),
+        _ => (None, None),
+    }
+}
+
+/// Classifies an rquickjs error; an exception stays pending for [`describe`].
+fn failure(phase: Phase, error: rquickjs::Error) -> Failure {
+    match error {
+        rquickjs::Error::Exception => Failure::Exception(phase),
+        rquickjs::Error::Allocation => Failure::OutOfMemory,
+        rquickjs::Error::InvalidString(_) if phase == Phase::Compile => {
+            Failure::Done(SandboxError::Syntax {
+                message: "the code contains a NUL character".to_owned(),
+                line: None,
+                column: None,
+            })
+        }
+        other => Failure::Done(SandboxError::Internal(format!("{phase:?}: {other}"))),
+    }
+}
+
+fn internal(what: &str, error: impl std::fmt::Display) -> SandboxError {
+    SandboxError::Internal(format!("{what}: {error}"))
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary, marking the cut with `…`.
+fn truncate(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push('…');
+}
