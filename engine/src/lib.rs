@@ -15,12 +15,14 @@
 //! domain's planner does, from the events. The engine's tables hold no fact
 //! that is not in the events.
 
+pub mod breaker;
 pub mod clock;
 mod driver;
 pub mod intake;
 pub mod nodes;
 pub mod queue;
 pub mod store;
+pub mod triggers;
 pub mod worker;
 
 pub use clock::Clock;

@@ -6,8 +6,10 @@
 //! `delay` and `wait_for_signal` do no work here: they are durable timers
 //! and waits kept in the events (see the driver).
 
+mod ai;
 mod code;
 mod http;
+mod integration;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

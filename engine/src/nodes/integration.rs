@@ -1,0 +1,1 @@
+//! The `integration` node (being written).

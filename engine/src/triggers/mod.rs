@@ -1,0 +1,1 @@
+//! Schedule and event triggers (being written).
