@@ -1,5 +1,5 @@
 //! The `integrations` and `audit_log` read models through the real HTTP
-//! server: `integration`, `integrations`, `auditLog`, `deadLetters` and
+//! server: `integration`, `integrations`, `auditLog`, `projectionDeadLetters` and
 //! `retryDeadLetter`, tenant-scoped, guarded by role, paged with stable
 //! cursors, with read-your-writes and STALE.
 

@@ -2,12 +2,13 @@
 //! lifecycle the engine drives.
 
 use domain::error::ErrorKind;
-use domain::execution::{ExecutionCommand, ExecutionTrigger};
+use domain::execution::{nodes_from, ExecutionCommand, ExecutionTrigger, Run, StepStatus};
 use domain::ids::{ExecutionId, WorkflowId};
 use serde_json::Value;
 
 use crate::context::CommandContext;
 use crate::error::CommandError;
+use crate::reads;
 use crate::service::{CommandOutcome, Commands};
 
 /// Input of `start_execution`.
@@ -66,6 +67,64 @@ impl Commands {
             .await
     }
 
+    /// Runs a failed (or timed-out) execution again from `from_node`: that
+    /// node, every node after it and any other failed step run again; the
+    /// other steps keep their outputs. With `latest_version` it continues
+    /// on the workflow's published version (which must have the node).
+    pub async fn retry_execution(
+        &self,
+        ctx: &CommandContext,
+        id: ExecutionId,
+        from_node: String,
+        latest_version: bool,
+        expected_version: Option<u64>,
+    ) -> Result<CommandOutcome, CommandError> {
+        let mut run = Run::default();
+        reads::catch_up_run(&self.pool, id, &mut run).await?;
+        let (Some(workflow_id), true) = (run.workflow_id, run.tenant_id == Some(ctx.tenant_id))
+        else {
+            return Err(CommandError::rejected(
+                ErrorKind::NotFound,
+                format!("execution {id} does not exist"),
+            ));
+        };
+        let version = if latest_version {
+            let workflow = self.load_workflow(&workflow_id.to_string()).await?;
+            workflow.published_version().ok_or_else(|| {
+                CommandError::rejected(
+                    ErrorKind::InvalidState,
+                    format!("workflow {workflow_id} has no published version to retry on"),
+                )
+            })?
+        } else {
+            run.workflow_version
+        };
+        let definition = reads::workflow_definition(&self.pool, workflow_id, version)
+            .await?
+            .ok_or_else(|| {
+                CommandError::Internal(format!("version {version} of {workflow_id} is missing"))
+            })?;
+        if definition.node(&from_node).is_none() {
+            return Err(CommandError::rejected(
+                ErrorKind::Validation,
+                format!("fromNode '{from_node}' is not a node of version {version}"),
+            ));
+        }
+        let mut reset = nodes_from(&definition, &from_node);
+        for (node_id, step) in &run.steps {
+            if step.status == StepStatus::Failed && !reset.contains(node_id) {
+                reset.push(node_id.clone());
+            }
+        }
+        let command = ExecutionCommand::Retry {
+            from_node,
+            workflow_version: version,
+            reset,
+        };
+        self.execute_execution(ctx, id, command, expected_version)
+            .await
+    }
+
     /// Applies a command to execution `id`.
     pub async fn execute_execution(
         &self,
@@ -101,6 +160,7 @@ fn execution_command_name(command: &ExecutionCommand) -> &'static str {
         ExecutionCommand::Complete { .. } => "CompleteExecution",
         ExecutionCommand::Fail { .. } => "FailExecution",
         ExecutionCommand::TimeOut => "TimeOutExecution",
+        ExecutionCommand::Retry { .. } => "RetryExecution",
         ExecutionCommand::Batch { .. } => "RecordExecutionProgress",
     }
 }

@@ -44,9 +44,13 @@ pub enum Parked {
 
 /// Drives `claim` until it ends or waits.
 pub(crate) async fn drive(shared: &Shared, claim: &Claim) -> Result<Parked, DriveError> {
+    let mut run = Run::default();
+    store::catch_up(&shared.pool, claim.execution_id, &mut run).await?;
+    // The run's own version: a retry may have moved it to a newer one.
+    let version = run.workflow_version.max(1);
     let definition = shared
         .definitions
-        .get(&shared.pool, claim.workflow_id, claim.workflow_version)
+        .get(&shared.pool, claim.workflow_id, version)
         .await?;
     let ctx = CommandContext::new(claim.tenant_id, "system:engine");
     let mut driver = Driver {
@@ -54,7 +58,7 @@ pub(crate) async fn drive(shared: &Shared, claim: &Claim) -> Result<Parked, Driv
         claim,
         definition,
         ctx,
-        run: Run::default(),
+        run,
     };
     loop {
         store::catch_up(&shared.pool, claim.execution_id, &mut driver.run).await?;
@@ -211,7 +215,7 @@ impl Driver<'_> {
         context["execution"] = json!({
             "id": self.claim.execution_id,
             "workflow_id": self.claim.workflow_id,
-            "workflow_version": self.claim.workflow_version,
+            "workflow_version": self.run.workflow_version,
             "attempt": attempt,
         });
         let key = format!("{}:{}", self.claim.execution_id, node.id);

@@ -1,7 +1,7 @@
 //! The engine's intake: a projection of Execution events into
 //! `engine_executions`, so workers find what needs them. A start adds the
 //! execution, due at once; a signal wakes it; its end (cancellation
-//! included) removes it. Each wake also sends `NOTIFY jobsprint_engine` inside the
+//! included) removes it; a retry adds it again. Each wake also sends `NOTIFY jobsprint_engine` inside the
 //! batch transaction, so idle workers start within milliseconds of the
 //! commit instead of polling.
 
@@ -47,6 +47,28 @@ impl Projection for EngineIntake {
                 .bind(workflow_id.0)
                 .bind(workflow_version as i32)
                 .bind(event.recorded_at)
+                .execute(&mut *conn)
+                .await?;
+                notify(conn).await?;
+            }
+            ExecutionEvent::ExecutionRetried {
+                workflow_version, ..
+            } => {
+                sqlx::query(
+                    "INSERT INTO engine_executions
+                         (execution_id, tenant_id, workflow_id, workflow_version, due_at, started_at)
+                     SELECT $1, (metadata ->> 'tenant_id')::uuid,
+                            (payload -> 'ExecutionStarted' ->> 'workflow_id')::uuid, $2, $3, $3
+                       FROM events
+                      WHERE aggregate_type = 'Execution' AND aggregate_id = $4 AND sequence = 1
+                     ON CONFLICT (execution_id) DO UPDATE
+                        SET workflow_version = excluded.workflow_version, due_at = excluded.due_at,
+                            wake_seq = engine_executions.wake_seq + 1",
+                )
+                .bind(id)
+                .bind(workflow_version as i32)
+                .bind(event.recorded_at)
+                .bind(&event.aggregate_id)
                 .execute(&mut *conn)
                 .await?;
                 notify(conn).await?;

@@ -1,22 +1,23 @@
 //! What the engine reads from the event store: the pinned definition of a
 //! workflow version (immutable, so cached for good) and an execution's
-//! events after a sequence, folded into its [`Run`].
+//! events after a sequence, folded into its [`Run`] (both through
+//! `commands::reads`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
-use domain::execution::{ExecutionEvent, Run};
+use commands::CommandError;
+use domain::execution::Run;
 use domain::ids::{ExecutionId, WorkflowId};
-use domain::workflow::{WorkflowDefinition, WorkflowEvent};
+use domain::workflow::WorkflowDefinition;
 use sqlx::PgPool;
 
 /// Why the store could not give the engine what it needs.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database failed.
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    /// Reading failed.
+    #[error(transparent)]
+    Read(#[from] CommandError),
     /// No such version was ever created.
     #[error("workflow {workflow_id} has no version {version}")]
     MissingVersion {
@@ -24,16 +25,6 @@ pub enum StoreError {
         workflow_id: WorkflowId,
         /// The version.
         version: u32,
-    },
-    /// An event could not be read as the type it claims.
-    #[error("unreadable event {sequence} of {aggregate_id}: {error}")]
-    Unreadable {
-        /// The aggregate.
-        aggregate_id: String,
-        /// Its sequence.
-        sequence: i64,
-        /// What serde said.
-        error: String,
     },
 }
 
@@ -57,34 +48,12 @@ impl Definitions {
         if let Some(found) = self.lock().get(&key) {
             return Ok(found.clone());
         }
-        let rows: Vec<(i64, serde_json::Value)> = sqlx::query_as(
-            "SELECT sequence, payload FROM events
-              WHERE aggregate_type = 'Workflow' AND aggregate_id = $1
-                AND event_type = 'WorkflowVersionCreated'
-                AND (payload -> 'WorkflowVersionCreated' ->> 'version')::int = $2",
-        )
-        .bind(workflow_id.to_string())
-        .bind(version as i32)
-        .fetch_all(pool)
-        .await?;
-        let Some((sequence, payload)) = rows.into_iter().next() else {
-            return Err(StoreError::MissingVersion {
+        let definition = commands::reads::workflow_definition(pool, workflow_id, version)
+            .await?
+            .ok_or(StoreError::MissingVersion {
                 workflow_id,
                 version,
-            });
-        };
-        let event: WorkflowEvent =
-            serde_json::from_value(payload).map_err(|err| StoreError::Unreadable {
-                aggregate_id: workflow_id.to_string(),
-                sequence,
-                error: err.to_string(),
             })?;
-        let WorkflowEvent::WorkflowVersionCreated { definition, .. } = event else {
-            return Err(StoreError::MissingVersion {
-                workflow_id,
-                version,
-            });
-        };
         let definition = Arc::new(definition);
         self.lock().insert(key, definition.clone());
         Ok(definition)
@@ -104,24 +73,5 @@ pub async fn catch_up(
     execution_id: ExecutionId,
     run: &mut Run,
 ) -> Result<(), StoreError> {
-    let id = execution_id.to_string();
-    let rows: Vec<(i64, serde_json::Value, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT sequence, payload, recorded_at FROM events
-          WHERE aggregate_type = 'Execution' AND aggregate_id = $1 AND sequence > $2
-          ORDER BY sequence",
-    )
-    .bind(&id)
-    .bind(run.version as i64)
-    .fetch_all(pool)
-    .await?;
-    for (sequence, payload, recorded_at) in rows {
-        let event: ExecutionEvent =
-            serde_json::from_value(payload).map_err(|err| StoreError::Unreadable {
-                aggregate_id: id.clone(),
-                sequence,
-                error: err.to_string(),
-            })?;
-        run.record(&event, recorded_at);
-    }
-    Ok(())
+    Ok(commands::reads::catch_up_run(pool, execution_id, run).await?)
 }

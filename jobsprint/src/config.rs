@@ -202,6 +202,8 @@ pub struct ServeArgs {
     /// What a projection does with an event it cannot apply.
     #[arg(long, env = "JOBSPRINT_PROJECTION_ON_POISON", value_enum, default_value_t = OnPoison::Stop)]
     pub projection_on_poison: OnPoison,
+    #[command(flatten)]
+    pub engine: crate::engine_process::EngineArgs,
 }
 
 impl ServeArgs {

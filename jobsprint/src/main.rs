@@ -1,9 +1,10 @@
-//! The `jobsprint` binary: `serve` the API, `migrate` the database, run
-//! `admin` tasks.
+//! The `jobsprint` binary: `serve` the API, run the `engine` alone,
+//! `migrate` the database, run `admin` tasks.
 
 mod access;
 mod admin;
 mod config;
+mod engine_process;
 mod projectors;
 mod telemetry;
 
@@ -31,6 +32,9 @@ enum Command {
     /// Migrates the database, runs the projectors and serves GraphQL, health
     /// and metrics over HTTP.
     Serve(Box<ServeArgs>),
+    /// Migrates the database and runs only the execution engine (no HTTP,
+    /// no projectors); takes the same settings as `serve`.
+    Engine(Box<ServeArgs>),
     /// Applies the database migrations that are not applied yet, then exits.
     Migrate(DatabaseArgs),
     /// Operator tasks: the first admin, tenants, master key rotation, keys.
@@ -47,6 +51,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             telemetry::init(args.database.log_format);
             serve(*args).await
+        }
+        Command::Engine(args) => {
+            telemetry::init(args.database.log_format);
+            run_engine(*args).await
         }
         Command::Migrate(args) => {
             telemetry::init(args.log_format);
@@ -81,6 +89,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let command_config = args.command_config(&pool, master_keys);
     let api_config = args.api_config();
     let commands = Arc::new(commands::Commands::new(pool.clone(), command_config));
+    let engine = args
+        .engine
+        .enabled
+        .then(|| engine_process::start(&pool, commands.clone(), &args.engine));
     let identity = Arc::new(Identity::new(commands, jwt, IdentityConfig::default()));
     let listener = tokio::net::TcpListener::bind(&args.http_addr)
         .await
@@ -119,7 +131,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await
     .context("serving HTTP");
     projectors.stop(std::time::Duration::from_secs(10)).await;
+    if let Some(engine) = engine {
+        engine.stop().await;
+    }
     served
+}
+
+async fn run_engine(args: ServeArgs) -> anyhow::Result<()> {
+    let master_keys = args.keys.master_keys()?;
+    let pool = connect(&args.database).await?;
+    commands::migrate::run(&pool)
+        .await
+        .context("migrating the database")?;
+    let command_config = args.command_config(&pool, master_keys);
+    let commands = Arc::new(commands::Commands::new(pool.clone(), command_config));
+    let engine = engine_process::start(&pool, commands, &args.engine);
+    shutdown_signal().await;
+    engine.stop().await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -36,6 +36,33 @@ struct CancelExecutionInput {
     command_id: Option<ID>,
 }
 
+/// Input of `signalExecution`.
+#[derive(InputObject)]
+struct SignalExecutionInput {
+    /// The execution.
+    id: ID,
+    /// The signal a `wait_for_signal` step waits for.
+    name: String,
+    /// Data for the step (its output); `null` when omitted.
+    payload: Option<Json<Value>>,
+    command_id: Option<ID>,
+}
+
+/// Input of `retryExecution`.
+#[derive(InputObject)]
+struct RetryExecutionInput {
+    /// A failed (or timed-out) execution.
+    id: ID,
+    /// The node to resume from: it and every node after it run again; the
+    /// steps before it keep their outputs.
+    from_node: String,
+    /// Continue on the workflow's published version instead of the one it
+    /// ran (false by default).
+    use_published_version: Option<bool>,
+    expected_version: Option<BigInt>,
+    command_id: Option<ID>,
+}
+
 #[Object]
 impl ExecutionMutation {
     /// Starts an execution of a workflow's published version by hand.
@@ -56,6 +83,58 @@ impl ExecutionMutation {
         };
         commands
             .start_execution(&command, start)
+            .await
+            .map(CommandResult::from)
+            .map_err(|err| command_error(err, &trace_id))
+    }
+
+    /// Delivers a signal to the execution's step waiting for it (human
+    /// approval); the step completes with the payload as its output.
+    /// `INVALID_STATE` when no step waits for that signal.
+    async fn signal_execution(
+        &self,
+        ctx: &Context<'_>,
+        input: SignalExecutionInput,
+    ) -> async_graphql::Result<CommandResult> {
+        let (commands, command, trace_id) = command_context(
+            ctx,
+            Permission::ControlExecutions,
+            input.command_id.as_ref(),
+        )?;
+        let id = ExecutionId(parse_uuid("id", &input.id)?);
+        let body = ExecutionCommand::ReceiveSignal {
+            signal: input.name,
+            payload: input.payload.map_or(Value::Null, |p| p.0),
+        };
+        commands
+            .execute_execution(&command, id, body, None)
+            .await
+            .map(CommandResult::from)
+            .map_err(|err| command_error(err, &trace_id))
+    }
+
+    /// Runs a failed (or timed-out) execution again from `fromNode`,
+    /// keeping the outputs of the steps before it; optionally on the
+    /// workflow's published version.
+    async fn retry_execution(
+        &self,
+        ctx: &Context<'_>,
+        input: RetryExecutionInput,
+    ) -> async_graphql::Result<CommandResult> {
+        let (commands, command, trace_id) = command_context(
+            ctx,
+            Permission::ControlExecutions,
+            input.command_id.as_ref(),
+        )?;
+        let id = ExecutionId(parse_uuid("id", &input.id)?);
+        commands
+            .retry_execution(
+                &command,
+                id,
+                input.from_node,
+                input.use_published_version.unwrap_or(false),
+                expected(input.expected_version)?,
+            )
             .await
             .map(CommandResult::from)
             .map_err(|err| command_error(err, &trace_id))

@@ -76,31 +76,34 @@ impl ExecutionQuery {
         after: Option<String>,
         consistent_with: Option<BigInt>,
     ) -> async_graphql::Result<Page<Execution>> {
-        let (authenticated, caller) = require(ctx, Permission::ReadExecutions)?;
-        await_read_models(ctx, consistent_with, &[EXECUTIONS]).await?;
-        let pool = ctx.data::<PgPool>()?;
-        let first = page_size(first)?;
-        let after = decode::<(DateTime<Utc>, Uuid)>(after.as_deref())?;
-        let filter = filter.unwrap_or_default();
-        let filter = reads::ExecutionFilter {
-            workflow_id: filter
-                .workflow_id
-                .map(|id| parse_uuid("filter.workflowId", &id))
-                .transpose()?,
-            status: filter.status.map(Into::into),
-            started_from: filter.started_from,
-            started_to: filter.started_to,
+        list(
+            ctx,
+            filter.unwrap_or_default(),
+            first,
+            after,
+            consistent_with,
+        )
+        .await
+    }
+
+    /// The engine's dead-letter list: executions that failed for good
+    /// (every retry of a step spent, or an error that retrying cannot
+    /// fix), newest first, of one workflow when `workflowId` is given.
+    /// `retryExecution` runs one again from a chosen node.
+    async fn dead_letters(
+        &self,
+        ctx: &Context<'_>,
+        workflow_id: Option<ID>,
+        first: Option<i32>,
+        after: Option<String>,
+        consistent_with: Option<BigInt>,
+    ) -> async_graphql::Result<Page<Execution>> {
+        let filter = ExecutionFilter {
+            workflow_id,
+            status: Some(ExecutionStatus::Failed),
+            ..ExecutionFilter::default()
         };
-        let key = after.map(|(started_at, id)| ExecutionKey { started_at, id });
-        let page = reads::list_executions(pool, authenticated.tenant_id.0, &filter, key, first)
-            .await
-            .map_err(|err| internal(&err, &caller.trace_id))?;
-        let mut connection = Connection::new(after.is_some(), page.has_more);
-        connection.edges.extend(page.items.into_iter().map(|row| {
-            let key = row.key();
-            Edge::new(encode((key.started_at, key.id)), Execution::from(row))
-        }));
-        Ok(connection)
+        list(ctx, filter, first, after, consistent_with).await
     }
 
     /// A workflow's executions per UTC day from `from` to `to` (both
@@ -135,4 +138,38 @@ impl ExecutionQuery {
             .map_err(|err| internal(&err, &caller.trace_id))?;
         Ok(stats.map(|days| days.into_iter().map(WorkflowDayStats::from).collect()))
     }
+}
+
+/// A page of the caller's executions matching `filter`, newest first.
+async fn list(
+    ctx: &Context<'_>,
+    filter: ExecutionFilter,
+    first: Option<i32>,
+    after: Option<String>,
+    consistent_with: Option<BigInt>,
+) -> async_graphql::Result<Page<Execution>> {
+    let (authenticated, caller) = require(ctx, Permission::ReadExecutions)?;
+    await_read_models(ctx, consistent_with, &[EXECUTIONS]).await?;
+    let pool = ctx.data::<PgPool>()?;
+    let first = page_size(first)?;
+    let after = decode::<(DateTime<Utc>, Uuid)>(after.as_deref())?;
+    let filter = reads::ExecutionFilter {
+        workflow_id: filter
+            .workflow_id
+            .map(|id| parse_uuid("filter.workflowId", &id))
+            .transpose()?,
+        status: filter.status.map(Into::into),
+        started_from: filter.started_from,
+        started_to: filter.started_to,
+    };
+    let key = after.map(|(started_at, id)| ExecutionKey { started_at, id });
+    let page = reads::list_executions(pool, authenticated.tenant_id.0, &filter, key, first)
+        .await
+        .map_err(|err| internal(&err, &caller.trace_id))?;
+    let mut connection = Connection::new(after.is_some(), page.has_more);
+    connection.edges.extend(page.items.into_iter().map(|row| {
+        let key = row.key();
+        Edge::new(encode((key.started_at, key.id)), Execution::from(row))
+    }));
+    Ok(connection)
 }

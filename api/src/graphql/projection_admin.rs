@@ -117,7 +117,7 @@ fn dead_letter(row: &sqlx::postgres::PgRow) -> Result<DeadLetter, sqlx::Error> {
 impl ProjectionAdminQuery {
     /// The dead letters of the caller's tenant's events, oldest first,
     /// of one projection when `projection` is given. Admins only.
-    async fn dead_letters(
+    async fn projection_dead_letters(
         &self,
         ctx: &Context<'_>,
         projection: Option<String>,

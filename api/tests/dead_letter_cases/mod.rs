@@ -1,4 +1,4 @@
-//! `deadLetters` and `retryDeadLetter`: admins of the event's tenant only;
+//! `projectionDeadLetters` and `retryDeadLetter`: admins of the event's tenant only;
 //! a retry applies the dead letter once its cause is fixed.
 
 use domain::access::Role;
@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use super::support::*;
 use super::*;
 
-const DEAD_LETTERS: &str = "query($projection: String) { deadLetters(projection: $projection) {
+const DEAD_LETTERS: &str = "query($projection: String) { projectionDeadLetters(projection: $projection) {
   edges { node { id projection position aggregateType aggregateId sequence eventType error attempts } } } }";
 const RETRY: &str = "mutation($id: ID!) { retryDeadLetter(id: $id) { id projection position } }";
 
@@ -34,7 +34,7 @@ async fn an_admin_retries_a_dead_letter_once_its_cause_is_fixed(pool: PgPool) {
             json!({"projection": "integrations"}),
         )
         .await;
-    let letter = &edges(&letters, "deadLetters")[0]["node"];
+    let letter = &edges(&letters, "projectionDeadLetters")[0]["node"];
     assert_eq!(
         (&letter["aggregateId"], &letter["eventType"]),
         (&json!(id), &json!("IntegrationRegistered"))
@@ -63,7 +63,7 @@ async fn an_admin_retries_a_dead_letter_once_its_cause_is_fixed(pool: PgPool) {
     let foreign_list = app
         .gql_as(Some(&other.admin_token), DEAD_LETTERS, json!({}))
         .await;
-    assert!(edges(&foreign_list, "deadLetters").is_empty());
+    assert!(edges(&foreign_list, "projectionDeadLetters").is_empty());
     assert_eq!(
         error_code(&app.gql(RETRY, json!({"id": "987654321"})).await),
         "NOT_FOUND"
@@ -105,7 +105,7 @@ async fn an_admin_retries_a_dead_letter_once_its_cause_is_fixed(pool: PgPool) {
         "the projection runs again: {read}"
     );
     let letters = app.gql(DEAD_LETTERS, json!({})).await;
-    assert!(edges(&letters, "deadLetters").is_empty(), "{letters}");
+    assert!(edges(&letters, "projectionDeadLetters").is_empty(), "{letters}");
     assert_eq!(
         error_code(&app.gql(RETRY, json!({"id": letter_id})).await),
         "NOT_FOUND"

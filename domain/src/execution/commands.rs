@@ -98,6 +98,17 @@ pub enum ExecutionCommand {
     },
     /// End the run for running out of time.
     TimeOut,
+    /// Run a failed or timed-out execution again from a node, keeping the
+    /// outputs of the steps not in `reset`.
+    Retry {
+        /// The node to resume from.
+        from_node: String,
+        /// The version to run from now on (1 or more).
+        workflow_version: u32,
+        /// The steps to run again; must include `from_node`. The caller
+        /// computes them from the version's graph.
+        reset: Vec<String>,
+    },
     /// Several step and run commands applied in order as one: all their
     /// events commit together or none does. The engine records a step's
     /// outcome and what it leads to in one write. A batch cannot start a
@@ -156,11 +167,17 @@ impl Execution {
     ) -> Result<Vec<ExecutionEvent>, ExecutionError> {
         let starts = matches!(body, ExecutionCommand::Start { .. });
         let status = self.status.unwrap_or(ExecutionStatus::Running);
-        if status.is_terminal() && !starts {
+        let retries = matches!(body, ExecutionCommand::Retry { .. });
+        if status.is_terminal() && !starts && !retries {
             return self.after_end(status, &body);
         }
         match body {
             ExecutionCommand::Batch { commands } => self.batch(tenant_id, commands),
+            ExecutionCommand::Retry {
+                from_node,
+                workflow_version,
+                reset,
+            } => self.retry(status, from_node, workflow_version, reset),
             ExecutionCommand::Start {
                 workflow_id,
                 workflow_version,
@@ -248,6 +265,43 @@ impl Execution {
                 idempotency_key,
             }]),
         }
+    }
+
+    fn retry(
+        &self,
+        status: ExecutionStatus,
+        from_node: String,
+        workflow_version: u32,
+        reset: Vec<String>,
+    ) -> Result<Vec<ExecutionEvent>, ExecutionError> {
+        if !matches!(status, ExecutionStatus::Failed | ExecutionStatus::TimedOut) {
+            return Err(ExecutionError::Invalid {
+                field: "status",
+                problem: format!(
+                    "is {status}; only a failed or timed-out execution can be retried"
+                ),
+            });
+        }
+        if workflow_version < self.workflow_version {
+            return Err(ExecutionError::Invalid {
+                field: "workflow_version",
+                problem: format!(
+                    "{workflow_version} is older than the version it ran ({}); a retry never goes back",
+                    self.workflow_version
+                ),
+            });
+        }
+        if !reset.contains(&from_node) {
+            return Err(ExecutionError::Invalid {
+                field: "reset",
+                problem: format!("must include the node '{from_node}' it resumes from"),
+            });
+        }
+        Ok(vec![ExecutionEvent::ExecutionRetried {
+            from_node,
+            workflow_version,
+            reset,
+        }])
     }
 
     /// A finished execution accepts only a repeat of the command that

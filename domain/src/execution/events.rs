@@ -123,6 +123,19 @@ pub enum ExecutionEvent {
     },
     /// The execution ran out of time.
     ExecutionTimedOut,
+    /// A failed (or timed-out) execution runs again from a node: the steps
+    /// in `reset` are forgotten and run again, the others keep their
+    /// outputs.
+    ExecutionRetried {
+        /// The node it resumes from.
+        from_node: String,
+        /// The version it runs from now on (a newer published one, or the
+        /// same).
+        workflow_version: u32,
+        /// The steps run again: `from_node`, every node after it, and any
+        /// other failed step.
+        reset: Vec<String>,
+    },
 }
 
 impl DomainEvent for ExecutionEvent {
@@ -140,6 +153,7 @@ impl DomainEvent for ExecutionEvent {
             ExecutionEvent::ExecutionCompleted { .. } => "ExecutionCompleted",
             ExecutionEvent::ExecutionFailed { .. } => "ExecutionFailed",
             ExecutionEvent::ExecutionTimedOut => "ExecutionTimedOut",
+            ExecutionEvent::ExecutionRetried { .. } => "ExecutionRetried",
         }
         .to_owned()
     }

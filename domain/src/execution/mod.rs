@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 pub use commands::{ExecutionCommand, MAX_IDEMPOTENCY_KEY_CHARS, MAX_STEPS};
 pub use error::ExecutionError;
 pub use events::{ExecutionEvent, ExecutionTrigger};
-pub use plan::{chosen_branch, delay_until, plan, Action, Plan};
+pub use plan::{chosen_branch, delay_until, nodes_from, plan, Action, Plan};
 pub use retry::{RetryDecision, RetryPolicy, MAX_ATTEMPTS, MAX_RETRY_AFTER};
 pub use run::{Run, RunStep};
 pub use status::{ExecutionStatus, StepState, StepStatus};
@@ -204,6 +204,18 @@ impl Aggregate for Execution {
             }
             ExecutionEvent::ExecutionFailed { .. } => self.status = Some(ExecutionStatus::Failed),
             ExecutionEvent::ExecutionTimedOut => self.status = Some(ExecutionStatus::TimedOut),
+            ExecutionEvent::ExecutionRetried {
+                workflow_version,
+                reset,
+                ..
+            } => {
+                self.status = Some(ExecutionStatus::Running);
+                self.workflow_version = workflow_version;
+                self.output_digest = None;
+                for node_id in reset {
+                    self.steps.remove(&node_id);
+                }
+            }
         }
     }
 }

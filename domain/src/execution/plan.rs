@@ -364,3 +364,23 @@ fn add(at: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
         .and_then(|d| at.checked_add_signed(d))
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
+
+/// `node_id` and every node reachable from it, in definition order: what a
+/// retry from `node_id` runs again.
+pub fn nodes_from(definition: &WorkflowDefinition, node_id: &str) -> Vec<String> {
+    let mut reached = std::collections::HashSet::from([node_id]);
+    let mut frontier = vec![node_id];
+    while let Some(current) = frontier.pop() {
+        for edge in definition.outgoing_edges(current) {
+            if reached.insert(edge.to.as_str()) {
+                frontier.push(edge.to.as_str());
+            }
+        }
+    }
+    definition
+        .nodes
+        .iter()
+        .filter(|node| reached.contains(node.id.as_str()))
+        .map(|node| node.id.clone())
+        .collect()
+}

@@ -147,6 +147,17 @@ impl Run {
             }
             ExecutionEvent::ExecutionFailed { .. } => self.status = Some(ExecutionStatus::Failed),
             ExecutionEvent::ExecutionTimedOut => self.status = Some(ExecutionStatus::TimedOut),
+            ExecutionEvent::ExecutionRetried {
+                workflow_version,
+                reset,
+                ..
+            } => {
+                self.status = Some(ExecutionStatus::Running);
+                self.workflow_version = *workflow_version;
+                for node_id in reset {
+                    self.steps.remove(node_id);
+                }
+            }
         }
     }
 

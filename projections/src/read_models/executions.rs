@@ -98,6 +98,32 @@ impl Projection for ExecutionsProjection {
                 touch(conn, id, event, Ending::Cancelled(reason)).await
             }
             ExecutionEvent::ExecutionTimedOut => touch(conn, id, event, Ending::TimedOut).await,
+            ExecutionEvent::ExecutionRetried {
+                workflow_version,
+                reset,
+                ..
+            } => {
+                // Running again: the ending is undone, the reset steps are
+                // gone until they are scheduled again.
+                sqlx::query(
+                    "UPDATE executions
+                        SET status = 'running', output = NULL, error = NULL,
+                            finished_at = NULL, duration_ms = NULL, workflow_version = $2
+                      WHERE id = $1",
+                )
+                .bind(id)
+                .bind(i32::try_from(workflow_version).unwrap_or(i32::MAX))
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "DELETE FROM execution_steps WHERE execution_id = $1 AND node_id = ANY($2)",
+                )
+                .bind(id)
+                .bind(&reset)
+                .execute(&mut *conn)
+                .await?;
+                touch(conn, id, event, Ending::None).await
+            }
             step => {
                 apply_step(conn, id, event, step).await?;
                 touch(conn, id, event, Ending::None).await
