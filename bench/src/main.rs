@@ -9,7 +9,10 @@
 //! 3. Commit-to-query lag of the read models at half the best measured
 //!    command rate, through Kafka and through the store source (goal via
 //!    Kafka: p50 ≤ 10 ms, p99 ≤ 50 ms).
+//! 4. The execution engine: 40 sequential no-op steps, per-step overhead,
+//!    executions per second, idle CPU.
 
+mod engine;
 mod lag;
 mod latency;
 mod setup;
@@ -43,6 +46,19 @@ struct Args {
     /// The broker of the lag scenario via Kafka (skipped when unset).
     #[arg(long, env = "KAFKA_BROKERS")]
     kafka_brokers: Option<String>,
+    /// The projectors' `fetch.wait.max.ms` in the lag scenario via Kafka (as
+    /// `serve` takes it).
+    #[arg(long, env = "JOBSPRINT_KAFKA_FETCH_WAIT_MS", default_value_t = 5)]
+    kafka_fetch_wait_ms: u64,
+    /// Runs of the 40-step execution in the engine scenario.
+    #[arg(long, default_value_t = 20)]
+    engine_runs: usize,
+    /// Small executions started at once in the engine scenario.
+    #[arg(long, default_value_t = 500)]
+    engine_burst: usize,
+    /// Seconds the idle engine is watched.
+    #[arg(long, default_value_t = 10)]
+    idle_seconds: u64,
 }
 
 /// One printed row.
@@ -81,12 +97,23 @@ async fn main() -> anyhow::Result<()> {
             let run = uuid::Uuid::new_v4().simple().to_string();
             let settings = stream::kafka::KafkaSettings::new(brokers)
                 .with_topic(format!("bench.events.{run}"))
-                .with_group_prefix(format!("bench.{run}"));
+                .with_group_prefix(format!("bench.{run}"))
+                .with_fetch_wait(std::time::Duration::from_millis(args.kafka_fetch_wait_ms));
             eprintln!("bench: read-model lag at {load:.0} commands/s, via Kafka at {brokers}");
             rows.extend(lag::run(&pool, lag::Via::Kafka(settings), load, args.seconds).await?);
         }
         None => eprintln!("bench: KAFKA_BROKERS unset: no lag measurement via Kafka"),
     }
+    eprintln!("bench: execution engine");
+    rows.extend(
+        engine::run(
+            &pool,
+            args.engine_runs,
+            args.engine_burst,
+            args.idle_seconds,
+        )
+        .await?,
+    );
     print_table(&rows);
     Ok(())
 }
