@@ -8,16 +8,14 @@ use std::time::{Duration, Instant};
 
 use cpu_time::ThreadTime;
 use rquickjs::context::{intrinsic, EvalOptions};
-use rquickjs::function::Rest;
-use rquickjs::{Coerced, Context, Ctx, Exception, Function, Object, Runtime, Type, Value};
+use rquickjs::{Context, Ctx, Exception, Function, Runtime, Type, Value};
 
+use crate::console::{install_console, Logs};
+use crate::exception::{classify, describe, Phase};
 use crate::{Limits, Outcome, SandboxError};
 
 /// Trusted JavaScript run before the user's code: bounds native array loops, removes `Proxy`.
 const PRELUDE: &str = include_str!("prelude.js");
-
-/// Most bytes kept of an exception's message or stack.
-const MAX_ERROR_TEXT: usize = 8 * 1024;
 
 /// Memory granted on top of the limit while an exception is being described, so that reading an
 /// out-of-memory error's message does not itself run out of memory.
@@ -49,19 +47,9 @@ pub(crate) struct Job {
 
 /// Which time limit interrupted the script.
 #[derive(Debug, Clone, Copy)]
-enum Stop {
+pub(crate) enum Stop {
     Cpu,
     Wall,
-}
-
-/// What the engine was doing when an exception was raised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Compile,
-    Input,
-    Run,
-    Jobs,
-    Output,
 }
 
 /// Why [`evaluate`] stopped.
@@ -75,46 +63,26 @@ enum Failure {
     Done(SandboxError),
 }
 
-/// A thrown value, as text.
-struct Thrown {
-    name: Option<String>,
-    message: String,
-    stack: Option<String>,
-}
-
-/// Captured console lines.
-#[derive(Default)]
-struct Logs {
-    lines: Vec<String>,
-    dropped: usize,
-    max_lines: usize,
-    max_bytes: usize,
-}
-
-impl Logs {
-    fn is_full(&self) -> bool {
-        self.lines.len() >= self.max_lines
-    }
-
-    fn push(&mut self, mut line: String) {
-        if self.is_full() {
-            self.dropped += 1;
-            return;
-        }
-        truncate(&mut line, self.max_bytes);
-        self.lines.push(line);
-    }
-}
-
 /// Runs the job on the current thread (a fresh one per job: CPU time is the thread's).
 pub(crate) fn execute(job: &Job) -> Result<Outcome, SandboxError> {
     let cpu_start = ThreadTime::try_now().map_err(|e| internal("reading the CPU clock", e))?;
     let wall_start = Instant::now();
     let limits = &job.limits;
     let rt = Runtime::new().map_err(|e| internal("creating the QuickJS runtime", e))?;
-    rt.set_max_stack_size(limits.stack_bytes.max(1));
     let stop: Rc<Cell<Option<Stop>>> = Rc::new(Cell::new(None));
     let (cpu_limit, wall_limit) = (limits.cpu_time, limits.wall_time);
+    let ctx = Context::custom::<Intrinsics>(&rt)
+        .map_err(|e| internal("creating the QuickJS context", e))?;
+    let logs = Rc::new(RefCell::new(Logs {
+        lines: Vec::new(),
+        dropped: 0,
+        max_lines: limits.log_lines,
+        max_bytes: limits.log_line_bytes,
+    }));
+    ctx.with(|ctx| set_up(&ctx, &logs, &stop))?;
+    // The context's own set-up is not the script's; the limits apply from here on.
+    rt.set_memory_limit(limits.memory_bytes.max(1));
+    rt.set_max_stack_size(limits.stack_bytes.max(1));
     let handler_stop = Rc::clone(&stop);
     let cancel = Arc::clone(&job.cancel);
     rt.set_interrupt_handler(Some(Box::new(move || {
@@ -128,18 +96,14 @@ pub(crate) fn execute(job: &Job) -> Result<Outcome, SandboxError> {
         }
         handler_stop.get().is_some()
     })));
-    let ctx = Context::custom::<Intrinsics>(&rt)
-        .map_err(|e| internal("creating the QuickJS context", e))?;
-    let logs = Rc::new(RefCell::new(Logs {
-        lines: Vec::new(),
-        dropped: 0,
-        max_lines: limits.log_lines,
-        max_bytes: limits.log_line_bytes,
-    }));
-    ctx.with(|ctx| set_up(&ctx, &logs, &stop))?;
-    // The context's own set-up is not the script's; the limit applies from here on.
-    rt.set_memory_limit(limits.memory_bytes.max(1));
     let result = ctx.with(|ctx| evaluate(&ctx, job, &stop));
+    // A script that ended between two interrupt polls is held to the same limits.
+    let cpu_used = cpu_start.try_elapsed().unwrap_or(Duration::ZERO);
+    if stop.get().is_none() && cpu_used >= cpu_limit {
+        stop.set(Some(Stop::Cpu));
+    } else if stop.get().is_none() && wall_start.elapsed() >= wall_limit {
+        stop.set(Some(Stop::Wall));
+    }
     let time_limit = |stop: Stop| SandboxError::TimeLimit {
         limit: match stop {
             Stop::Cpu => cpu_limit,
@@ -169,7 +133,7 @@ pub(crate) fn execute(job: &Job) -> Result<Outcome, SandboxError> {
         output,
         logs: logs.lines,
         logs_dropped: logs.dropped,
-        cpu_time: cpu_start.try_elapsed().unwrap_or(Duration::ZERO),
+        cpu_time: cpu_used,
     })
 }
 
@@ -179,7 +143,13 @@ fn set_up<'js>(
     logs: &Rc<RefCell<Logs>>,
     stop: &Rc<Cell<Option<Stop>>>,
 ) -> Result<(), SandboxError> {
-    let result = install_console(ctx, logs, stop).and_then(|()| ctx.eval::<(), _>(PRELUDE));
+    // Compiled through `Function` (not `eval`) so that its stack frames are not named like the
+    // user's code.
+    let prelude = || -> rquickjs::Result<()> {
+        let compile: Function = ctx.globals().get("Function")?;
+        compile.call::<_, Function>((PRELUDE,))?.call(())
+    };
+    let result = install_console(ctx, logs, stop).and_then(|()| prelude());
     result.map_err(|e| {
         let detail = match e {
             rquickjs::Error::Exception => describe(ctx, ctx.catch()).message,
@@ -258,7 +228,10 @@ fn to_json<'js>(
                 Some(key) => format!("{what} at key {key:?}"),
                 None => format!("the result is {what}"),
             });
-            Err(Exception::throw_type(&ctx, "value is not JSON-serialisable"))
+            Err(Exception::throw_type(
+                &ctx,
+                "value is not JSON-serialisable",
+            ))
         },
     )
     .map_err(|e| failure(Phase::Output, e))?;
@@ -279,169 +252,8 @@ fn to_json<'js>(
             size: text.len(),
         }));
     }
-    serde_json::from_str(&text).map_err(|e| not_json(e.to_string()))
-}
-
-/// Defines `console` with methods that append to `logs`.
-fn install_console<'js>(
-    ctx: &Ctx<'js>,
-    logs: &Rc<RefCell<Logs>>,
-    stop: &Rc<Cell<Option<Stop>>>,
-) -> rquickjs::Result<()> {
-    let console = Object::new(ctx.clone())?;
-    let methods = [
-        ("log", ""),
-        ("info", ""),
-        ("debug", ""),
-        ("warn", "[warn] "),
-        ("error", "[error] "),
-    ];
-    for (method, prefix) in methods {
-        let logs = Rc::clone(logs);
-        let stop = Rc::clone(stop);
-        let function = Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>, args: Rest<Value<'js>>| -> rquickjs::Result<()> {
-                if logs.borrow().is_full() {
-                    logs.borrow_mut().dropped += 1;
-                    return Ok(());
-                }
-                let max_bytes = logs.borrow().max_bytes;
-                let mut line = prefix.to_owned();
-                for (i, arg) in args.0.into_iter().enumerate() {
-                    if line.len() > max_bytes {
-                        break;
-                    }
-                    if i > 0 {
-                        line.push(' ');
-                    }
-                    line.push_str(&log_text(&ctx, arg, &stop)?);
-                }
-                logs.borrow_mut().push(line);
-                Ok(())
-            },
-        )?;
-        console.set(method, function)?;
-    }
-    ctx.globals().set("console", console)
-}
-
-/// Text of one `console.log` argument: strings as they are, other values as JSON when possible.
-fn log_text<'js>(ctx: &Ctx<'js>, arg: Value<'js>, stop: &Cell<Option<Stop>>) -> rquickjs::Result<String> {
-    if let Some(text) = arg.as_string() {
-        return text.to_string();
-    }
-    match ctx.json_stringify(arg.clone()) {
-        Ok(Some(text)) => return text.to_string(),
-        Ok(None) => {}
-        Err(rquickjs::Error::Exception) => {
-            let error = ctx.catch();
-            if stop.get().is_some() {
-                return Err(ctx.throw(error));
-            }
-        }
-        Err(e) => return Err(e),
-    }
-    // undefined, functions, symbols, BigInts, cycles.
-    Ok(match arg.get::<Coerced<String>>() {
-        Ok(text) => text.0,
-        Err(_) => {
-            ctx.catch();
-            format!("[{}]", arg.type_name())
-        }
-    })
-}
-
-/// Turns a thrown value into text, clearing any exception raised while reading it.
-fn describe<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Thrown {
-    let mut thrown = match value.as_object().cloned().and_then(Exception::from_object) {
-        Some(error) => Thrown {
-            name: error
-                .get::<_, Option<Coerced<String>>>("name")
-                .ok()
-                .flatten()
-                .map(|n| n.0),
-            message: error.message().unwrap_or_default(),
-            stack: error.stack().filter(|s| !s.is_empty()),
-        },
-        None => Thrown {
-            name: None,
-            message: match value.as_string() {
-                Some(text) => text.to_string().unwrap_or_default(),
-                None => ctx
-                    .json_stringify(value.clone())
-                    .ok()
-                    .flatten()
-                    .and_then(|text| text.to_string().ok())
-                    .or_else(|| value.get::<Coerced<String>>().ok().map(|t| t.0))
-                    .unwrap_or_else(|| format!("[{}]", value.type_name())),
-            },
-            stack: None,
-        },
-    };
-    ctx.catch();
-    truncate(&mut thrown.message, MAX_ERROR_TEXT);
-    if let Some(stack) = thrown.stack.as_mut() {
-        truncate(stack, MAX_ERROR_TEXT);
-    }
-    thrown
-}
-
-/// Maps a described exception to the error the caller sees.
-fn classify(phase: Phase, thrown: Thrown, source: &str, limits: &Limits) -> SandboxError {
-    let name = thrown.name.as_deref().unwrap_or("");
-    if name == "InternalError" && thrown.message == "out of memory" {
-        return SandboxError::MemoryLimit {
-            limit: limits.memory_bytes,
-        };
-    }
-    if name == "RangeError" && thrown.message == "Maximum call stack size exceeded" {
-        return SandboxError::StackOverflow;
-    }
-    let message = match name {
-        "" => thrown.message.clone(),
-        name => format!("{name}: {}", thrown.message),
-    };
-    match phase {
-        Phase::Compile if name == "SyntaxError" => {
-            let (mut line, mut column) = syntax_position(thrown.stack.as_deref());
-            let last_line = u32::try_from(source.lines().count().max(1)).unwrap_or(u32::MAX);
-            if line.is_some_and(|l| l > last_line) {
-                // Reported on the wrapper's closing brace: the source ended too early.
-                (line, column) = (Some(last_line), None);
-            }
-            let mut message = thrown.message;
-            if source.contains("await") {
-                message.push_str(" (the code runs synchronously: `await` is not available)");
-            }
-            SandboxError::Syntax {
-                message,
-                line,
-                column,
-            }
-        }
-        Phase::Output => SandboxError::Output(message),
-        Phase::Input => SandboxError::Internal(message),
-        Phase::Compile | Phase::Run | Phase::Jobs => SandboxError::Thrown {
-            message,
-            stack: thrown.stack,
-        },
-    }
-}
-
-/// Line and column of a syntax error in the user's source, from QuickJS's `at file:line:col`.
-fn syntax_position(stack: Option<&str>) -> (Option<u32>, Option<u32>) {
-    let Some(frame) = stack.and_then(|s| s.lines().next()) else {
-        return (None, None);
-    };
-    let mut parts = frame.trim().rsplit(':');
-    let column = parts.next().and_then(|c| c.trim_end_matches(')').parse::<u32>().ok());
-    let line = parts.next().and_then(|l| l.parse::<u32>().ok());
-    match (line, column) {
-        // Line 1 is the wrapper's `(function (input) {`.
-        (Some(line), column) if line >= 2 => (Some(line - 1), column),
-        _ => (None, None),
-    }
+    serde_json::from_str(&text)
+        .map_err(|e| not_json(format!("could not read it back as JSON: {e}")))
 }
 
 /// Classifies an rquickjs error; an exception stays pending for [`describe`].
@@ -462,17 +274,4 @@ fn failure(phase: Phase, error: rquickjs::Error) -> Failure {
 
 fn internal(what: &str, error: impl std::fmt::Display) -> SandboxError {
     SandboxError::Internal(format!("{what}: {error}"))
-}
-
-/// Cuts `text` to at most `max` bytes on a character boundary, marking the cut with `…`.
-fn truncate(text: &mut String, max: usize) {
-    if text.len() <= max {
-        return;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
-    text.push('…');
 }

@@ -29,7 +29,8 @@ pub enum SandboxError {
         /// The limit that was hit.
         limit: Duration,
     },
-    /// The script tried to allocate more than its memory limit.
+    /// The script tried to allocate more than its memory limit. (An uncaught `throw null` is
+    /// reported this way too: QuickJS throws `null` when memory is too short to build an error.)
     #[error("script exceeded its memory limit of {limit} bytes")]
     MemoryLimit {
         /// The memory limit, in bytes.

@@ -17,7 +17,8 @@
 //!   cyclic structures anywhere in the result are a [`SandboxError::Output`]. Results nested
 //!   deeper than 128 levels are rejected too (the JSON reader's recursion limit).
 //! * The input reaches the script as a value parsed by QuickJS's JSON parser from a string:
-//!   user data is never spliced into source code. It counts against the memory limit.
+//!   user data is never spliced into source code. It counts against the memory limit, and its
+//!   numbers become IEEE doubles (integers beyond 2^53 lose precision).
 //! * `console.log`/`info`/`debug`/`warn`/`error` are captured into [`Outcome::logs`] (bounded by
 //!   [`Limits::log_lines`] and [`Limits::log_line_bytes`]); nothing is written to stdout.
 //!
@@ -25,22 +26,37 @@
 //!
 //! Only the ECMAScript built-ins of QuickJS (QuickJS-ng as bundled by `rquickjs`): `Object`,
 //! `Array`, `JSON`, `Math`, `String`, `Number`, `Date` (including `Date.now()`), `RegExp`,
-//! `Map`/`Set`/`WeakMap`/`WeakSet`, `WeakRef`, `Proxy`/`Reflect`, typed arrays, `Promise`,
-//! `BigInt`, `eval`/`Function` (which compile code inside the same sandbox), and the `console`
-//! above. There is no `require`, `process`, `std`/`os` module, `fetch`, `XMLHttpRequest`,
-//! timer (`setTimeout`, `performance`), file, network or environment access; no module loader is
+//! `Map`/`Set`/`WeakMap`/`WeakSet`, `WeakRef`, `Reflect`, typed arrays, `Promise`, `BigInt`,
+//! `eval`/`Function` (which compile code inside the same sandbox), `queueMicrotask` (its jobs
+//! run before [`run`] returns), and the `console` above.
+//! There is no `require`, `process`, `std`/`os` module, `fetch`, `XMLHttpRequest`, timer
+//! (`setTimeout`, `performance`), file, network or environment access; no module loader is
 //! installed, so `import()` rejects and `import` statements are syntax errors. `Atomics.wait`
-//! throws (the runtime may not block).
+//! throws (the runtime may not block). `Proxy` is not available either: the sandbox uses it
+//! internally (see below) and removes the global.
 //!
 //! # Isolation and limits
 //!
 //! Every [`run`] gets a fresh QuickJS runtime and context on a thread of its own, so nothing
 //! survives from one execution to the next and a runaway script never blocks the async runtime.
-//! See [`Limits`] for what is enforced and how, and the crate's `README`-level caveat there about
-//! engine code that does not poll for interrupts.
+//! See [`Limits`] for what is enforced and how.
+//!
+//! QuickJS polls the interrupt handler (which enforces the time limits) from the interpreter, not
+//! from inside its native built-ins. Native loops whose work is bounded by memory (sorting a big
+//! typed array, parsing a long `eval` string) can therefore overrun the CPU limit by a bounded
+//! amount. The native `Array.prototype` methods, whose loops run to an arbitrary `length`
+//! (`[].indexOf.call({ length: 2 ** 53 - 1 }, 1)`), are wrapped before the user's code runs so
+//! that such loops go through JavaScript calls that are polled (see `src/prelude.js`). What
+//! cannot be bounded in-process is QuickJS's regular-expression engine: a catastrophically
+//! backtracking pattern (`/(a+)+$/` on a long non-matching string) runs without polling. For that
+//! case [`run`] stops waiting after [`Limits::wall_time`] plus a second and reports
+//! [`SandboxError::TimeLimit`], but the thread keeps running until the match ends; see
+//! [`abandoned_threads`].
 
+mod console;
 mod engine;
 mod error;
+mod exception;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -80,8 +96,10 @@ pub fn abandoned_threads() -> usize {
 
 /// Resource limits of one execution.
 ///
-/// * `cpu_time` is the execution thread's CPU time, checked by QuickJS's interrupt handler,
-///   which the interpreter polls periodically (also inside `while (true) {}`).
+/// * `cpu_time` is the execution thread's CPU time (engine set-up included), checked by
+///   QuickJS's interrupt handler, which the interpreter polls periodically (also inside
+///   `while (true) {}`), and once more when the script ends: a script that finishes past it
+///   fails too.
 /// * `wall_time` is a wall-clock backstop checked the same way (it matters when the machine is
 ///   overloaded); in addition [`run`] stops waiting `wall_time` + 1 s after the start and
 ///   reports [`SandboxError::TimeLimit`] even if the engine is stuck in native code that does
@@ -205,11 +223,13 @@ struct CancelOnDrop {
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         self.cancel.store(true, Ordering::Relaxed);
+        // Count first, so that a thread ending right now never decrements below zero.
+        ABANDONED_THREADS.fetch_add(1, Ordering::AcqRel);
         let abandoned =
             self.state
                 .compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire);
-        if abandoned.is_ok() {
-            ABANDONED_THREADS.fetch_add(1, Ordering::AcqRel);
+        if abandoned.is_err() {
+            ABANDONED_THREADS.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }

@@ -4,8 +4,9 @@
 // handler, so `[].indexOf.call({ length: 2 ** 53 - 1 }, 1)` or a sparse `new Array(2 ** 32 - 1)`
 // would run far past the CPU limit. The wrappers below keep the native fast path for genuine
 // arrays of modest length only; anything else is handed to the native method as a view whose
-// traps are JavaScript functions, which the interpreter does poll. `flat`, `flatMap` and `concat`
-// (which also walk nested or argument array-likes) are written in JavaScript. `Proxy` is removed
+// traps are JavaScript functions, which the interpreter does poll (a callback's third argument
+// is then that view, not the array-like itself). `flat`, `flatMap` and `concat` (which also walk
+// nested or argument array-likes) are written in JavaScript. `Proxy` is removed
 // from the global scope, so the only proxies in the sandbox are these views, and `Array.isArray`
 // is true only for genuine arrays (or views of them). Everything is captured up front: later
 // changes the user's code makes to globals or prototypes cannot reach into these functions.
@@ -94,7 +95,7 @@
   }
 
   function withDefaultCompare(args) {
-    if (args[0] === undefined) args[0] = defaultCompare;
+    if (args[0] === undefined) define(args, 0, defaultCompare);
   }
 
   const looping = [
