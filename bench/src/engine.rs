@@ -30,6 +30,11 @@ pub async fn run(
     burst: usize,
     idle_seconds: u64,
 ) -> anyhow::Result<Vec<Row>> {
+    // The engine's own pool, as in a process of its own.
+    let pool = &sqlx::postgres::PgPoolOptions::new()
+        .max_connections(24)
+        .connect_with((*pool.connect_options()).clone())
+        .await?;
     let commands = Arc::new(Commands::new(pool.clone(), CommandConfig::default()));
     let ctx = CommandContext::new(TenantId::DEFAULT, "bench-engine");
     let (stop, mut stopped) = watch::channel(false);
@@ -70,6 +75,13 @@ pub async fn run(
     wait_completed(pool, &ids, Duration::from_secs(300)).await?;
     let per_second = burst as f64 / started.elapsed().as_secs_f64();
 
+    // Idle means caught up: the intake has seen every event.
+    let head: i64 = sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
+        .fetch_one(pool)
+        .await?;
+    projections::status::wait_for_position(pool, "engine_intake", head, Duration::from_secs(120))
+        .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = idle_share(Duration::from_secs(idle_seconds)).await?;
     let _ = stop.send(true);
     task.await??;
@@ -126,7 +138,7 @@ pub async fn run(
 
 fn chain_of(steps: usize) -> Value {
     let nodes: Vec<Value> = (0..steps)
-        .map(|n| json!({"id": format!("s{n}"), "type": "transform", "config": {"expression": "."}}))
+        .map(|n| json!({"id": format!("s{n}"), "type": "transform", "config": {"expression": "input"}}))
         .collect();
     let edges: Vec<Value> = (1..steps)
         .map(|n| json!({"from": format!("s{}", n - 1), "to": format!("s{n}")}))

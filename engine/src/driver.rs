@@ -154,7 +154,8 @@ impl Driver<'_> {
                 Action::Complete { output } => batch.push(ExecutionCommand::Complete { output }),
             }
         }
-        self.write(batch).await
+        // The next pass folds what this wrote.
+        self.write(batch, false).await
     }
 
     /// Adds the start of `node_id`'s next attempt to `batch`. A pure node
@@ -200,7 +201,7 @@ impl Driver<'_> {
                 Ok(false)
             }
             _ => {
-                self.write(std::mem::take(batch)).await?;
+                self.write(std::mem::take(batch), true).await?;
                 let outcome = self.run_node(node, attempt).await;
                 let mut recorded = Vec::new();
                 self.outcome(node, attempt, outcome, &mut recorded);
@@ -274,8 +275,13 @@ impl Driver<'_> {
     }
 
     /// Writes `batch` as one command, expecting no other writer since the
-    /// events folded so far, then folds the result.
-    async fn write(&mut self, batch: Vec<ExecutionCommand>) -> Result<(), CommandError> {
+    /// events folded so far; folds the result when `fold` (another write
+    /// follows before the next pass).
+    async fn write(
+        &mut self,
+        batch: Vec<ExecutionCommand>,
+        fold: bool,
+    ) -> Result<(), CommandError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -288,9 +294,11 @@ impl Driver<'_> {
                 Some(self.run.version),
             )
             .await?;
-        store::catch_up(&self.shared.pool, self.claim.execution_id, &mut self.run)
-            .await
-            .map_err(|err| CommandError::Internal(err.to_string()))?;
+        if fold {
+            store::catch_up(&self.shared.pool, self.claim.execution_id, &mut self.run)
+                .await
+                .map_err(|err| CommandError::Internal(err.to_string()))?;
+        }
         Ok(())
     }
 
@@ -304,7 +312,7 @@ impl Driver<'_> {
         outcome: Vec<ExecutionCommand>,
     ) -> Result<(), CommandError> {
         loop {
-            match self.write(outcome.clone()).await {
+            match self.write(outcome.clone(), false).await {
                 Err(CommandError::Conflict(_)) => {
                     store::catch_up(&self.shared.pool, self.claim.execution_id, &mut self.run)
                         .await

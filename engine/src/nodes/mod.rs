@@ -21,6 +21,10 @@ use serde_json::{json, Value};
 
 pub use code::CodeLimits;
 
+/// The largest output a step may record: outputs live in the events and
+/// in every later step's expression data.
+pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+
 /// Why a node's attempt failed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeFailure {
@@ -81,6 +85,18 @@ impl Nodes {
     /// identifies the step (`<execution id>:<node id>`) for targets that
     /// deduplicate retries.
     pub async fn run(&self, node: &Node, context: &Value, key: &str) -> Result<Value, NodeFailure> {
+        let output = self.work(node, context, key).await?;
+        let size = serde_json::to_vec(&output).map_or(usize::MAX, |bytes| bytes.len());
+        if size > MAX_OUTPUT_BYTES {
+            return Err(NodeFailure::permanent(format!(
+                "the step's output is {size} bytes, over the limit of {MAX_OUTPUT_BYTES}: \
+                 select the part later steps need"
+            )));
+        }
+        Ok(output)
+    }
+
+    async fn work(&self, node: &Node, context: &Value, key: &str) -> Result<Value, NodeFailure> {
         match node.node_type {
             NodeType::Transform => self.evaluate(node, context),
             NodeType::Condition => {
