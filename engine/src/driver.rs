@@ -221,7 +221,19 @@ impl Driver<'_> {
         });
         let key = format!("{}:{}", self.claim.execution_id, node.id);
         let _span = tracing::debug_span!("step", execution_id = %self.claim.execution_id, node = node.id, attempt);
-        self.shared.nodes.run(node, &context, &key).await
+        let started = std::time::Instant::now();
+        let outcome = self.shared.nodes.run(node, &context, &key).await;
+        let node_type = node.node_type.as_str();
+        let result = match &outcome {
+            Ok(_) => "completed",
+            Err(failure) if failure.retryable => "failed_retryable",
+            Err(_) => "failed",
+        };
+        metrics::counter!("jobsprint_engine_steps_total", "node_type" => node_type, "outcome" => result)
+            .increment(1);
+        metrics::histogram!("jobsprint_engine_step_duration_seconds", "node_type" => node_type)
+            .record(started.elapsed().as_secs_f64());
+        outcome
     }
 
     fn outcome(

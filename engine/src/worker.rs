@@ -136,6 +136,9 @@ impl Engine {
                     Err(err) => tracing::warn!(error = %err, "engine: claim failed"),
                 }
             }
+            metrics::gauge!("jobsprint_engine_executions_in_flight").set(drives.len() as f64);
+            metrics::gauge!("jobsprint_sandbox_abandoned_threads")
+                .set(sandbox::abandoned_threads() as f64);
             if free > 0 && claimed == free {
                 continue;
             }
@@ -193,7 +196,10 @@ async fn drive_and_release(shared: Arc<Shared>, claim: Claim) {
     let result = drive(&shared, &claim).await;
     let now = shared.clock.now();
     let released = match result {
-        Ok(Parked::Finished) => queue::finish(&shared.pool, id).await,
+        Ok(Parked::Finished) => {
+            metrics::counter!("jobsprint_engine_executions_finished_total").increment(1);
+            queue::finish(&shared.pool, id).await
+        }
         Ok(Parked::Until(due)) => {
             queue::release(&shared.pool, shared.owner, &claim, due, now).await
         }
