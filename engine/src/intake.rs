@@ -36,10 +36,18 @@ impl Projection for EngineIntake {
                 workflow_version,
                 ..
             } => {
+                // The version's concurrency limit, if it sets one.
                 sqlx::query(
-                    "INSERT INTO engine_executions
-                         (execution_id, tenant_id, workflow_id, workflow_version, due_at, started_at)
-                     VALUES ($1, $2, $3, $4, $5, $5)
+                    "INSERT INTO engine_executions (execution_id, tenant_id, workflow_id,
+                                                    workflow_version, due_at, started_at, concurrency)
+                     VALUES ($1, $2, $3, $4, $5, $5,
+                             (SELECT (payload -> 'WorkflowVersionCreated' -> 'definition'
+                                              -> 'settings' ->> 'concurrency')::int
+                                FROM events
+                               WHERE aggregate_type = 'Workflow' AND aggregate_id = $6
+                                 AND event_type = 'WorkflowVersionCreated'
+                                 AND (payload -> 'WorkflowVersionCreated' ->> 'version')::int = $4
+                               LIMIT 1))
                      ON CONFLICT (execution_id) DO NOTHING",
                 )
                 .bind(id)
@@ -47,6 +55,7 @@ impl Projection for EngineIntake {
                 .bind(workflow_id.0)
                 .bind(workflow_version as i32)
                 .bind(event.recorded_at)
+                .bind(workflow_id.to_string())
                 .execute(&mut *conn)
                 .await?;
                 notify(conn).await?;
@@ -91,7 +100,7 @@ impl Projection for EngineIntake {
             | ExecutionEvent::ExecutionCompleted { .. }
             | ExecutionEvent::ExecutionFailed { .. }
             | ExecutionEvent::ExecutionTimedOut => {
-                sqlx::query("DELETE FROM engine_executions WHERE execution_id = $1")
+                sqlx::query("SELECT engine_forget($1)")
                     .bind(id)
                     .execute(&mut *conn)
                     .await?;

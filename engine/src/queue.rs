@@ -25,6 +25,9 @@ pub struct Claim {
     pub workflow_version: u32,
     /// The wake counter when claimed.
     pub wake_seq: i64,
+    /// Whether it holds a slot of its workflow's concurrency limit (or
+    /// its workflow has none).
+    pub admitted: bool,
 }
 
 /// Claims up to `limit` executions due at `now` for `owner`, leased until
@@ -36,7 +39,7 @@ pub async fn claim(
     lease: Duration,
     limit: i64,
 ) -> Result<Vec<Claim>, sqlx::Error> {
-    let rows: Vec<(Uuid, Uuid, Uuid, i32, i64)> = sqlx::query_as(
+    let rows: Vec<(Uuid, Uuid, Uuid, i32, i64, bool)> = sqlx::query_as(
         "UPDATE engine_executions e
             SET lease_owner = $1, lease_until = $2::timestamptz + make_interval(secs => $3)
           WHERE e.execution_id IN (
@@ -45,7 +48,8 @@ pub async fn claim(
                  ORDER BY due_at
                  LIMIT $4
                    FOR UPDATE SKIP LOCKED)
-      RETURNING e.execution_id, e.tenant_id, e.workflow_id, e.workflow_version, e.wake_seq",
+      RETURNING e.execution_id, e.tenant_id, e.workflow_id, e.workflow_version, e.wake_seq,
+                e.admitted OR e.concurrency IS NULL",
     )
     .bind(owner)
     .bind(now)
@@ -55,13 +59,16 @@ pub async fn claim(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(execution, tenant, workflow, version, wake_seq)| Claim {
-            execution_id: ExecutionId(execution),
-            tenant_id: TenantId(tenant),
-            workflow_id: WorkflowId(workflow),
-            workflow_version: version.max(0) as u32,
-            wake_seq,
-        })
+        .map(
+            |(execution, tenant, workflow, version, wake_seq, admitted)| Claim {
+                execution_id: ExecutionId(execution),
+                tenant_id: TenantId(tenant),
+                workflow_id: WorkflowId(workflow),
+                workflow_version: version.max(0) as u32,
+                wake_seq,
+                admitted,
+            },
+        )
         .collect())
 }
 
@@ -110,13 +117,37 @@ pub async fn release(
     Ok(())
 }
 
-/// Forgets an execution that has ended.
+/// Forgets an execution that has ended, freeing its concurrency slot.
 pub async fn finish(pool: &PgPool, execution_id: ExecutionId) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM engine_executions WHERE execution_id = $1")
+    sqlx::query("SELECT engine_forget($1)")
         .bind(execution_id.0)
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// Takes a slot of the workflow's concurrency limit for `claim`; false
+/// when every slot is taken (the execution then waits, queued, until one
+/// ends). One statement: concurrent engines never overshoot the limit.
+pub async fn admit(pool: &PgPool, claim: &Claim) -> Result<bool, sqlx::Error> {
+    let admitted: Option<bool> = sqlx::query_scalar(
+        "WITH target AS (
+             SELECT workflow_id, concurrency FROM engine_executions
+              WHERE execution_id = $1 AND NOT admitted),
+         slot AS (
+             INSERT INTO engine_workflow_slots AS s (workflow_id, running)
+             SELECT workflow_id, 1 FROM target WHERE concurrency > 0
+             ON CONFLICT (workflow_id) DO UPDATE SET running = s.running + 1
+              WHERE s.running < (SELECT concurrency FROM target)
+             RETURNING 1)
+         UPDATE engine_executions SET admitted = true
+          WHERE execution_id = $1 AND EXISTS (SELECT 1 FROM slot)
+         RETURNING admitted",
+    )
+    .bind(claim.execution_id.0)
+    .fetch_optional(pool)
+    .await?;
+    Ok(admitted.unwrap_or(false))
 }
 
 /// When the earliest unleased execution (or expiring lease) becomes

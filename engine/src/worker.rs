@@ -191,8 +191,32 @@ impl Engine {
     }
 }
 
-async fn drive_and_release(shared: Arc<Shared>, claim: Claim) {
+async fn drive_and_release(shared: Arc<Shared>, mut claim: Claim) {
     let id = claim.execution_id;
+    if !claim.admitted {
+        match queue::admit(&shared.pool, &claim).await {
+            Ok(true) => claim.admitted = true,
+            Ok(false) => {
+                // Queued until a running execution of its workflow ends.
+                let now = shared.clock.now();
+                if let Err(err) =
+                    queue::release(&shared.pool, shared.owner, &claim, None, now).await
+                {
+                    tracing::warn!(execution_id = %id, error = %err, "engine: release failed");
+                }
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(execution_id = %id, error = %err, "engine: admission failed");
+                let now = shared.clock.now();
+                let pause =
+                    chrono::Duration::from_std(shared.config.failure_pause).unwrap_or_default();
+                let _ = queue::release(&shared.pool, shared.owner, &claim, Some(now + pause), now)
+                    .await;
+                return;
+            }
+        }
+    }
     let result = drive(&shared, &claim).await;
     let now = shared.clock.now();
     let released = match result {
