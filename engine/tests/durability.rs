@@ -83,7 +83,10 @@ async fn two_engines_run_every_step_once_and_never_concurrently(pool: PgPool) {
     let (hits, _, overlaps) = target.state.lock().unwrap().clone();
     assert_eq!(overlaps, 0, "a step ran twice at once");
     assert_eq!(hits.len(), ids.len());
-    assert!(hits.values().all(|n| *n == 1), "each effect requested once: {hits:?}");
+    assert!(
+        hits.values().all(|n| *n == 1),
+        "each effect requested once: {hits:?}"
+    );
     h.stop().await;
 }
 
@@ -118,7 +121,10 @@ async fn a_failed_execution_is_retried_from_a_node_keeping_earlier_outputs(pool:
     let run = h.finished(id, LIMIT).await;
     assert_eq!(run.status, Some(ExecutionStatus::Completed));
     assert_eq!(run.steps["last"].output, Some(json!({"up": true})));
-    assert_eq!(run.steps["first"].output, first_output, "the earlier step kept its output");
+    assert_eq!(
+        run.steps["first"].output, first_output,
+        "the earlier step kept its output"
+    );
     assert_eq!(run.steps["first"].attempts, 1, "and did not run again");
 
     // Retrying a completed run, or from an unknown node, is refused.
@@ -127,7 +133,11 @@ async fn a_failed_execution_is_retried_from_a_node_keeping_earlier_outputs(pool:
         .retry_execution(&h.ctx, id, "call".into(), false, None)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("only a failed or timed-out execution"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("only a failed or timed-out execution"),
+        "{err}"
+    );
     h.stop().await;
 }
 
@@ -144,8 +154,12 @@ async fn an_attempt_cut_short_is_recovered_as_a_new_attempt(pool: PgPool) {
     let id = h.start_execution(workflow, json!({})).await;
     let started = ExecutionCommand::Batch {
         commands: vec![
-            ExecutionCommand::ScheduleStep { node_id: "call".into() },
-            ExecutionCommand::StartStepAttempt { node_id: "call".into() },
+            ExecutionCommand::ScheduleStep {
+                node_id: "call".into(),
+            },
+            ExecutionCommand::StartStepAttempt {
+                node_id: "call".into(),
+            },
         ],
     };
     h.commands
@@ -158,6 +172,48 @@ async fn an_attempt_cut_short_is_recovered_as_a_new_attempt(pool: PgPool) {
     assert_eq!(run.steps["call"].attempts, 2);
     assert_eq!(run.steps["call"].status, StepStatus::Completed);
     let error = run.steps["call"].error.clone().unwrap_or_default();
-    assert!(error.contains("interrupted") && error.contains("may have taken effect"), "{error}");
+    assert!(
+        error.contains("interrupted") && error.contains("may have taken effect"),
+        "{error}"
+    );
+    h.stop().await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_retry_may_continue_on_the_newly_published_version(pool: PgPool) {
+    let mut h = Harness::start(pool, 1, test_config()).await;
+    let stub = Stub::default();
+    stub.script("old", vec![(404, json!({}), vec![])]);
+    stub.script("new", vec![(200, json!({"fixed": true}), vec![])]);
+    let base = stub.serve().await;
+    let call = |path: &str| {
+        json!({"nodes": [
+            {"id": "call", "type": "http", "config": {"url": format!("{base}/{path}")}},
+            {"id": "last", "type": "transform", "config": {"expression": "steps.call.output.body"}}
+        ], "edges": [{"from": "call", "to": "last"}]})
+    };
+    let workflow = h.workflow(call("old")).await;
+    let id = h.start_execution(workflow, json!({})).await;
+    assert_eq!(h.finished(id, LIMIT).await.status, Some(ExecutionStatus::Failed));
+
+    let fixed = domain::workflow::WorkflowDefinition::parse(&call("new")).unwrap();
+    for command in [
+        domain::workflow::WorkflowCommand::UpdateDefinition { definition: fixed },
+        domain::workflow::WorkflowCommand::Publish { version: 2 },
+    ] {
+        h.commands
+            .execute_workflow(&h.ctx, workflow, command, None)
+            .await
+            .unwrap();
+    }
+    h.commands
+        .retry_execution(&h.ctx, id, "call".into(), true, None)
+        .await
+        .unwrap();
+    let run = h.finished(id, LIMIT).await;
+    assert_eq!(run.status, Some(ExecutionStatus::Completed));
+    assert_eq!(run.workflow_version, 2);
+    assert_eq!(run.steps["last"].output, Some(json!({"fixed": true})));
+    assert_eq!((stub.hits("old"), stub.hits("new")), (1, 1));
     h.stop().await;
 }
