@@ -112,7 +112,7 @@ pub(crate) async fn caller(
 }
 
 /// The trace id of a W3C `traceparent` header, or a fresh one.
-fn trace_id(headers: &HeaderMap) -> String {
+pub(crate) fn trace_id(headers: &HeaderMap) -> String {
     headers
         .get("traceparent")
         .and_then(|v| v.to_str().ok())

@@ -1,6 +1,7 @@
-//! Jobsprint's HTTP surface: GraphQL at `/graphql`, health, readiness and
-//! Prometheus metrics. `app()` builds the whole router so tests can drive it
-//! directly or through a real socket.
+//! Jobsprint's HTTP surface: GraphQL at `/graphql`, webhook deliveries at
+//! `/webhooks/{triggerId}`, health, readiness and Prometheus metrics.
+//! `app()` builds the whole router so tests can drive it directly or
+//! through a real socket.
 
 pub mod caller;
 pub mod config;
@@ -8,6 +9,7 @@ pub mod graphql;
 mod http;
 pub mod limits;
 pub mod rate_limit;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -66,7 +68,7 @@ impl AppState {
 /// limits apply.
 pub fn app(config: &ApiConfig, state: AppState) -> Router {
     let rate_limits = state.rate_limits.clone();
-    Router::new()
+    let body_limited = Router::new()
         .route(
             "/graphql",
             get(graphql::graphiql).post(graphql::graphql_handler),
@@ -78,13 +80,17 @@ pub fn app(config: &ApiConfig, state: AppState) -> Router {
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
         .route("/metrics", get(http::metrics))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            config.body_limit_bytes,
+        ));
+    Router::new()
+        .merge(body_limited)
+        // Webhooks have their own body limit and answer it in JSON.
+        .merge(webhooks::routes())
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
             rate_limits,
             rate_limit::per_ip,
         ))
         .layer(axum::middleware::from_fn(http::observe))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            config.body_limit_bytes,
-        ))
 }

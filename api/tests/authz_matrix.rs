@@ -270,6 +270,10 @@ async fn roles_get_exactly_their_permissions_in_their_own_tenant(pool: PgPool) {
     let register =
         "mutation { registerIntegration(input: {name: \"i\", kind: \"http_api\"}) { id } }";
     let invite = "mutation { inviteUser(email: \"new@example.com\", role: VIEWER) { userId } }";
+    let workflow = app.create_workflow(&a.admin_token, "hooked").await;
+    let rotate = json!({"input": {"workflowId": workflow}});
+    let rotate_query = "mutation($input: RotateWebhookSecretInput!) {
+      rotateWebhookSecret(input: $input) { triggerId secret } }";
     // (role, may write workflows, may manage integrations, may invite)
     let expectations = [
         (Role::Admin, true, true, true),
@@ -301,6 +305,11 @@ async fn roles_get_exactly_their_permissions_in_their_own_tenant(pool: PgPool) {
             app.gql_as(Some(&token), register, json!({})).await,
             integrates,
             "register integrations",
+        );
+        check(
+            app.gql_as(Some(&token), rotate_query, rotate.clone()).await,
+            writes,
+            "rotate webhook secrets",
         );
         if role != Role::Admin {
             check(

@@ -222,7 +222,22 @@ impl Driver<'_> {
         let key = format!("{}:{}", self.claim.execution_id, node.id);
         let _span = tracing::debug_span!("step", execution_id = %self.claim.execution_id, node = node.id, attempt);
         let started = std::time::Instant::now();
-        let outcome = self.shared.nodes.run(node, &context, &key).await;
+        let work = self.shared.nodes.run(node, &context, &key);
+        let outcome = match step_timeout(node) {
+            None => work.await,
+            Some(limit) => match tokio::time::timeout(limit, work).await {
+                Ok(outcome) => outcome,
+                // Cut short like a lost attempt: it may have taken effect.
+                Err(_) => Err(NodeFailure {
+                    message: format!(
+                        "the step did not finish within its timeout of {} ms; it may have taken effect",
+                        limit.as_millis()
+                    ),
+                    retryable: true,
+                    retry_after: None,
+                }),
+            },
+        };
         let node_type = node.node_type.as_str();
         let result = match &outcome {
             Ok(_) => "completed",
@@ -347,4 +362,16 @@ impl Driver<'_> {
         store::catch_up(&self.shared.pool, self.claim.execution_id, &mut self.run).await?;
         Ok(self.run.is_finished())
     }
+}
+
+/// A node's own time limit (`"timeout": "30s"` in its config); a
+/// `wait_for_signal` node's timeout is how long it waits instead, and a
+/// `delay` has none.
+fn step_timeout(node: &Node) -> Option<std::time::Duration> {
+    if matches!(node.node_type, NodeType::WaitForSignal | NodeType::Delay) {
+        return None;
+    }
+    node.config
+        .get("timeout")
+        .and_then(|t| domain::workflow::parse_duration(t).ok())
 }

@@ -1,4 +1,5 @@
-//! The engine process: its intake, its workers and their leases.
+//! The engine process: its intake, its triggers, its workers and their
+//! leases.
 //!
 //! A loop claims due executions (as many as it has free slots), drives each
 //! on its own task and, when nothing is due, sleeps until the earliest due
@@ -81,7 +82,8 @@ impl Engine {
         config: EngineConfig,
         clock: Clock,
     ) -> Engine {
-        let nodes = Nodes::new(config.nodes.clone());
+        let nodes =
+            Nodes::new(config.nodes.clone()).with_integrations(commands.clone(), clock.clone());
         Engine {
             shared: Arc::new(Shared {
                 pool,
@@ -109,6 +111,7 @@ impl Engine {
         let (stop, stopped) = watch::channel(false);
         let mut background = JoinSet::new();
         spawn_intake(&mut background, &shared.pool, &stopped);
+        spawn_triggers(&mut background, shared, &stopped);
         spawn_renewal(&mut background, shared.clone(), &stopped);
         let mut drives = JoinSet::new();
         tokio::pin!(shutdown);
@@ -248,6 +251,25 @@ fn spawn_intake(tasks: &mut JoinSet<()>, pool: &PgPool, stopped: &watch::Receive
         };
         if let Err(err) = projector.run(source, shutdown).await {
             tracing::error!(error = %err, "engine intake ended");
+        }
+    });
+}
+
+/// Schedules and event triggers (`crate::triggers`): each slot and each
+/// ending starts its execution once, whichever process gets there.
+fn spawn_triggers(tasks: &mut JoinSet<()>, shared: &Shared, stopped: &watch::Receiver<bool>) {
+    let (pool, commands, clock) = (
+        shared.pool.clone(),
+        shared.commands.clone(),
+        shared.clock.clone(),
+    );
+    let mut stopped = stopped.clone();
+    tasks.spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        if let Err(err) = crate::triggers::run(pool, commands, clock, shutdown).await {
+            tracing::error!(error = %err, "engine triggers ended");
         }
     });
 }

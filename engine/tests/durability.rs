@@ -23,8 +23,11 @@ const LIMIT: Duration = Duration::from_secs(30);
 /// how many requests it got and whether two ever overlapped.
 #[derive(Clone, Default)]
 struct Keyed {
-    state: Arc<Mutex<(HashMap<String, usize>, HashMap<String, bool>, usize)>>,
+    state: Arc<Mutex<KeyedState>>,
 }
+
+/// Requests per key, whether each key is in flight, overlaps seen.
+type KeyedState = (HashMap<String, usize>, HashMap<String, bool>, usize);
 
 impl Keyed {
     async fn serve(&self) -> String {
@@ -194,7 +197,10 @@ async fn a_retry_may_continue_on_the_newly_published_version(pool: PgPool) {
     };
     let workflow = h.workflow(call("old")).await;
     let id = h.start_execution(workflow, json!({})).await;
-    assert_eq!(h.finished(id, LIMIT).await.status, Some(ExecutionStatus::Failed));
+    assert_eq!(
+        h.finished(id, LIMIT).await.status,
+        Some(ExecutionStatus::Failed)
+    );
 
     let fixed = domain::workflow::WorkflowDefinition::parse(&call("new")).unwrap();
     for command in [

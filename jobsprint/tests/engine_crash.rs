@@ -86,8 +86,14 @@ fn engine(url: &str, log: &std::path::Path) -> Engine {
         .env("JOBSPRINT_EGRESS_ALLOW_PRIVATE", "true")
         .env("JOBSPRINT_ENGINE_LEASE_MS", "1000")
         .env("JOBSPRINT_ENGINE_MAX_IN_FLIGHT", "16")
-        .env("JOBSPRINT_MASTER_KEYS", "m1:MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=")
-        .env("JOBSPRINT_JWT_KEYS", "j1:MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=")
+        .env(
+            "JOBSPRINT_MASTER_KEYS",
+            "m1:MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=",
+        )
+        .env(
+            "JOBSPRINT_JWT_KEYS",
+            "j1:MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=",
+        )
         .env_remove("KAFKA_BROKERS")
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -134,12 +140,19 @@ async fn a_killed_engine_loses_nothing_and_repeats_no_effect(pool: PgPool) {
         description: String::new(),
         definition,
     };
-    commands.execute_workflow(&ctx, workflow, create, None).await.unwrap();
+    commands
+        .execute_workflow(&ctx, workflow, create, None)
+        .await
+        .unwrap();
     let publish = WorkflowCommand::Publish { version: 1 };
-    commands.execute_workflow(&ctx, workflow, publish, None).await.unwrap();
+    commands
+        .execute_workflow(&ctx, workflow, publish, None)
+        .await
+        .unwrap();
 
     let url = database_url(&pool).await;
-    let log = std::env::temp_dir().join(format!("jobsprint-engine-crash-{}.log", std::process::id()));
+    let log =
+        std::env::temp_dir().join(format!("jobsprint-engine-crash-{}.log", std::process::id()));
     let mut first = engine(&url, &log);
     let mut ids = Vec::new();
     for n in 0..EXECUTIONS {
@@ -156,7 +169,11 @@ async fn a_killed_engine_loses_nothing_and_repeats_no_effect(pool: PgPool) {
     // Kill -9 once a good part of the effects went out.
     let deadline = Instant::now() + Duration::from_secs(60);
     while target.requests().len() < 30 {
-        assert!(Instant::now() < deadline, "the engine did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        assert!(
+            Instant::now() < deadline,
+            "the engine did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     first.0.kill().unwrap();
@@ -178,7 +195,9 @@ async fn a_killed_engine_loses_nothing_and_repeats_no_effect(pool: PgPool) {
     let requests = target.requests();
     for id in &ids {
         let mut run = Run::default();
-        commands::reads::catch_up_run(&pool, *id, &mut run).await.unwrap();
+        commands::reads::catch_up_run(&pool, *id, &mut run)
+            .await
+            .unwrap();
         assert_eq!(run.steps["after"].output, Some(json!({"done": true})));
         let key = format!("{id}:effect");
         let sent = requests.get(&key).copied().unwrap_or(0);
@@ -187,7 +206,11 @@ async fn a_killed_engine_loses_nothing_and_repeats_no_effect(pool: PgPool) {
             // Repeated only because an attempt was cut short, and recorded so.
             let step = &run.steps["effect"];
             assert!(step.attempts >= 2, "{id}: {sent} requests for one attempt");
-            assert!(step.error.as_deref().unwrap_or_default().contains("interrupted"));
+            assert!(step
+                .error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("interrupted"));
         }
     }
     // A target deduplicating by key applied each effect exactly once.

@@ -1,13 +1,15 @@
-//! Workflow mutations.
+//! Workflow mutations, and the rotation of a workflow's webhook secret.
 
-use async_graphql::{Context, InputObject, Json, Object, ID};
+use async_graphql::{Context, InputObject, Json, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use commands::workflows::{RotateWebhookSecret, RotatedWebhookSecret};
 use domain::access::Permission;
 use domain::ids::WorkflowId;
-use domain::workflow::{WorkflowCommand, WorkflowDefinition};
+use domain::workflow::{WorkflowCommand, WorkflowDefinition, DEFAULT_WEBHOOK_GRACE_SECONDS};
 use serde_json::Value;
 
 use super::errors::{coded, command_error, ErrorCode};
-use super::result::{command_context, expected, new_aggregate_id, CommandResult};
+use super::result::{command_context, expected, new_aggregate_id, parse_uuid, CommandResult};
 use super::scalars::BigInt;
 
 /// Workflow commands.
@@ -62,6 +64,61 @@ struct WorkflowRefInput {
     id: ID,
     expected_version: Option<BigInt>,
     command_id: Option<ID>,
+}
+
+/// Input of `rotateWebhookSecret`. It takes no command id: sent twice, it
+/// rotates twice, and the secret of a lost answer only joins the earlier
+/// secrets in their grace window.
+#[derive(InputObject)]
+struct RotateWebhookSecretInput {
+    /// The workflow whose webhook trigger gets a new secret.
+    workflow_id: ID,
+    /// How long the earlier secrets keep working, in seconds: 86400 (a day)
+    /// when omitted, at most 604800 (7 days); 0 revokes them at once (say,
+    /// after a leak).
+    grace_seconds: Option<u32>,
+    /// Also give the trigger a new id, that is a new URL; the old URL stops
+    /// working at once.
+    #[graphql(default)]
+    new_url: bool,
+    expected_version: Option<BigInt>,
+}
+
+/// A new webhook secret. This answer is the only place it is ever shown:
+/// only its ciphertext is kept.
+#[derive(SimpleObject)]
+struct WebhookSecretResult {
+    /// The workflow.
+    workflow_id: ID,
+    /// The id in the trigger's URL.
+    trigger_id: ID,
+    /// Where senders post deliveries: `/webhooks/<triggerId>` on this server.
+    path: String,
+    /// The signing secret (`whsec_…`). Store it now: it cannot be read again.
+    secret: String,
+    /// When the earlier secrets stop being accepted; null when there were none.
+    previous_secrets_valid_until: Option<DateTime<Utc>>,
+    /// The workflow's version after the rotation.
+    version: BigInt,
+    /// Global position of the rotation event.
+    position: BigInt,
+    /// The id the server gave the command.
+    command_id: ID,
+}
+
+impl From<RotatedWebhookSecret> for WebhookSecretResult {
+    fn from(rotated: RotatedWebhookSecret) -> Self {
+        Self {
+            workflow_id: ID(rotated.outcome.aggregate_id),
+            trigger_id: ID(rotated.trigger_id.to_string()),
+            path: format!("/webhooks/{}", rotated.trigger_id),
+            secret: rotated.secret.expose().to_owned(),
+            previous_secrets_valid_until: rotated.previous_valid_until,
+            version: BigInt(rotated.outcome.version as i64),
+            position: BigInt(rotated.outcome.position),
+            command_id: ID(rotated.outcome.command_id.to_string()),
+        }
+    }
 }
 
 fn definition(raw: &Value) -> async_graphql::Result<WorkflowDefinition> {
@@ -183,6 +240,30 @@ impl WorkflowMutation {
             || Ok(WorkflowCommand::Rename { name: input.name }),
         )
         .await
+    }
+
+    /// Gives the workflow's webhook trigger a new random secret (making the
+    /// trigger on first use) and returns it, once. Deliveries go to
+    /// `POST /webhooks/<triggerId>`, signed with it
+    /// (docs/adr/0010-webhook-triggers.md).
+    async fn rotate_webhook_secret(
+        &self,
+        ctx: &Context<'_>,
+        input: RotateWebhookSecretInput,
+    ) -> async_graphql::Result<WebhookSecretResult> {
+        let (commands, command, trace_id) = command_context(ctx, Permission::WriteWorkflows, None)?;
+        let id = WorkflowId(parse_uuid("workflowId", &input.workflow_id)?);
+        let rotation = RotateWebhookSecret {
+            grace_seconds: input.grace_seconds.unwrap_or(DEFAULT_WEBHOOK_GRACE_SECONDS),
+            new_trigger_id: input.new_url,
+            at: Utc::now(),
+            expected_version: expected(input.expected_version)?,
+        };
+        commands
+            .rotate_webhook_secret(&command, id, rotation)
+            .await
+            .map(WebhookSecretResult::from)
+            .map_err(|err| command_error(err, &trace_id))
     }
 
     /// Archives the workflow for good.

@@ -105,7 +105,10 @@ async fn an_admin_retries_a_dead_letter_once_its_cause_is_fixed(pool: PgPool) {
         "the projection runs again: {read}"
     );
     let letters = app.gql(DEAD_LETTERS, json!({})).await;
-    assert!(edges(&letters, "projectionDeadLetters").is_empty(), "{letters}");
+    assert!(
+        edges(&letters, "projectionDeadLetters").is_empty(),
+        "{letters}"
+    );
     assert_eq!(
         error_code(&app.gql(RETRY, json!({"id": letter_id})).await),
         "NOT_FOUND"

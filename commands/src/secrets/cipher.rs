@@ -9,7 +9,7 @@ use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use domain::ids::{IntegrationId, TenantId};
+use domain::ids::{IntegrationId, TenantId, WorkflowId};
 use domain::integration::SealedSecret;
 use zeroize::Zeroizing;
 
@@ -104,6 +104,12 @@ fn credentials_aad(tenant: TenantId, integration: IntegrationId) -> Vec<u8> {
     format!("jobsprint:integration-credentials:v1:{tenant}:{integration}").into_bytes()
 }
 
+/// Binds a webhook secret to its tenant and workflow (not to the trigger
+/// id, which may change while the secret stays valid).
+fn webhook_secret_aad(tenant: TenantId, workflow: WorkflowId) -> Vec<u8> {
+    format!("jobsprint:webhook-secret:v1:{tenant}:{workflow}").into_bytes()
+}
+
 /// Seals the credentials of one integration under `key`, recorded as `key_id`.
 pub(crate) fn seal_credentials(
     key: &KeyBytes,
@@ -112,10 +118,52 @@ pub(crate) fn seal_credentials(
     integration: IntegrationId,
     plaintext: &SecretString,
 ) -> SealedSecret {
-    let sealed = key.seal(
+    seal_bound(
+        key,
+        key_id,
         &credentials_aad(tenant, integration),
-        plaintext.expose().as_bytes(),
-    );
+        plaintext,
+    )
+}
+
+/// Opens the credentials of one integration with `key`.
+pub(crate) fn open_credentials(
+    key: &KeyBytes,
+    tenant: TenantId,
+    integration: IntegrationId,
+    sealed: &SealedSecret,
+) -> Result<SecretString, SecretError> {
+    open_bound(key, &credentials_aad(tenant, integration), sealed)
+}
+
+/// Seals the webhook secret of one workflow under `key`, recorded as `key_id`.
+pub(crate) fn seal_webhook_secret(
+    key: &KeyBytes,
+    key_id: &str,
+    tenant: TenantId,
+    workflow: WorkflowId,
+    plaintext: &SecretString,
+) -> SealedSecret {
+    seal_bound(
+        key,
+        key_id,
+        &webhook_secret_aad(tenant, workflow),
+        plaintext,
+    )
+}
+
+/// Opens the webhook secret of one workflow with `key`.
+pub(crate) fn open_webhook_secret(
+    key: &KeyBytes,
+    tenant: TenantId,
+    workflow: WorkflowId,
+    sealed: &SealedSecret,
+) -> Result<SecretString, SecretError> {
+    open_bound(key, &webhook_secret_aad(tenant, workflow), sealed)
+}
+
+fn seal_bound(key: &KeyBytes, key_id: &str, aad: &[u8], plaintext: &SecretString) -> SealedSecret {
+    let sealed = key.seal(aad, plaintext.expose().as_bytes());
     let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
     SealedSecret {
         key_id: key_id.to_owned(),
@@ -125,11 +173,9 @@ pub(crate) fn seal_credentials(
     }
 }
 
-/// Opens the credentials of one integration with `key`.
-pub(crate) fn open_credentials(
+fn open_bound(
     key: &KeyBytes,
-    tenant: TenantId,
-    integration: IntegrationId,
+    aad: &[u8],
     sealed: &SealedSecret,
 ) -> Result<SecretString, SecretError> {
     if sealed.algorithm != ALGORITHM {
@@ -143,9 +189,7 @@ pub(crate) fn open_credentials(
     }
     B64.decode_vec(&sealed.ciphertext, &mut joined)
         .map_err(|_| SecretError::Undecryptable)?;
-    let plaintext = key
-        .open(&credentials_aad(tenant, integration), &joined)
-        .ok_or(SecretError::Undecryptable)?;
+    let plaintext = key.open(aad, &joined).ok_or(SecretError::Undecryptable)?;
     let text = std::str::from_utf8(&plaintext).map_err(|_| SecretError::Undecryptable)?;
     Ok(SecretString::new(text))
 }
@@ -185,6 +229,24 @@ mod tests {
             open_credentials(&KeyBytes::random(), tenant, integration, &sealed),
             Err(SecretError::Undecryptable)
         ));
+    }
+
+    #[test]
+    fn webhook_secrets_open_for_their_own_workflow_only() {
+        let key = KeyBytes::random();
+        let (tenant, _) = ids();
+        let workflow = WorkflowId(Uuid::new_v4());
+        let plaintext = SecretString::new("whsec_canary");
+        let sealed = seal_webhook_secret(&key, "dek-1", tenant, workflow, &plaintext);
+        assert!(!sealed.ciphertext.contains("canary"));
+        assert_eq!(
+            open_webhook_secret(&key, tenant, workflow, &sealed).unwrap(),
+            plaintext
+        );
+        assert!(open_webhook_secret(&key, tenant, WorkflowId(Uuid::new_v4()), &sealed).is_err());
+        // Not interchangeable with integration credentials of the same id.
+        let as_integration = IntegrationId(workflow.0);
+        assert!(open_credentials(&key, tenant, as_integration, &sealed).is_err());
     }
 
     #[test]

@@ -1,18 +1,20 @@
 //! Tenant data keys: one random 32-byte key per tenant, made on first use,
 //! stored in `tenant_data_keys` wrapped under a master key, and kept
 //! unwrapped in this process's memory once read. They seal the tenant's
-//! integration credentials.
+//! integration credentials and webhook secrets.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
-use domain::ids::{IntegrationId, TenantId};
+use domain::ids::{IntegrationId, TenantId, WorkflowId};
 use domain::integration::SealedSecret;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::cipher::{open_credentials, seal_credentials, KeyBytes};
+use super::cipher::{
+    open_credentials, open_webhook_secret, seal_credentials, seal_webhook_secret, KeyBytes,
+};
 use super::master::{MasterKeys, DATA_KEY_PREFIX};
 use super::{SecretError, SecretString};
 
@@ -95,6 +97,36 @@ impl DataKeys {
             .await?
             .ok_or_else(unknown)?;
         open_credentials(&key, tenant, integration, sealed)
+    }
+
+    /// Encrypts the webhook secret of one workflow under its tenant's active
+    /// data key.
+    pub async fn seal_webhook_secret(
+        &self,
+        tenant: TenantId,
+        workflow: WorkflowId,
+        plaintext: &SecretString,
+    ) -> Result<SealedSecret, SecretError> {
+        let (key_id, key) = self.active_key(tenant).await?;
+        Ok(seal_webhook_secret(
+            &key, &key_id, tenant, workflow, plaintext,
+        ))
+    }
+
+    /// Decrypts the webhook secret of one workflow with the data key the
+    /// sealed secret names (webhook secrets were never sealed directly
+    /// under a master key).
+    pub async fn open_webhook_secret(
+        &self,
+        tenant: TenantId,
+        workflow: WorkflowId,
+        sealed: &SealedSecret,
+    ) -> Result<SecretString, SecretError> {
+        let key = self
+            .key(tenant, &sealed.key_id)
+            .await?
+            .ok_or_else(|| SecretError::UnknownKey(sealed.key_id.clone()))?;
+        open_webhook_secret(&key, tenant, workflow, sealed)
     }
 
     /// The tenant's newest data key, made if the tenant has none.

@@ -1,7 +1,7 @@
 //! Credential encryption by envelope: configured master keys wrap one random
 //! data key per tenant (stored in `tenant_data_keys`), and the data key seals
-//! that tenant's integration credentials with AES-256-GCM, bound to the record
-//! they belong to. Plaintext never reaches an event; the event records the id
+//! that tenant's integration credentials and webhook secrets with AES-256-GCM,
+//! bound to the record they belong to. Plaintext never reaches an event; the event records the id
 //! of the key that opens it (docs/adr/0003-secret-encryption.md).
 //!
 //! Reading order: [`data_keys::DataKeys`] (seal, open), [`master::MasterKeys`]

@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{HealthCheck, Integration, IntegrationError, IntegrationEvent, SealedSecret};
+use super::{
+    CircuitState, HealthCheck, Integration, IntegrationError, IntegrationEvent, SealedSecret,
+    Transition,
+};
 use crate::command::Command;
 use crate::text;
 
@@ -58,6 +61,14 @@ pub enum IntegrationCommand {
     },
     /// Remove the integration for good.
     Remove,
+    /// Record a change of the circuit breaker's state, decided by the
+    /// engine's in-memory breaker (see [`super::Breaker`]). A transition
+    /// older than the recorded state, or to the state already recorded
+    /// (another engine process got there first), is a no-op.
+    RecordCircuitTransition {
+        /// The change.
+        transition: Transition,
+    },
 }
 
 impl Integration {
@@ -130,7 +141,45 @@ impl Integration {
                 checked_at,
             } => Ok(self.health_check(healthy, message, latency_ms, checked_at)),
             IntegrationCommand::Remove => Ok(vec![IntegrationEvent::IntegrationRemoved]),
+            IntegrationCommand::RecordCircuitTransition { transition } => {
+                self.circuit_transition(transition)
+            }
         }
+    }
+
+    /// The breaker's edges are closed|half_open -> open, open -> half_open
+    /// and half_open -> closed. Engine processes each keep their own
+    /// breaker, so one may report what another already recorded (a no-op),
+    /// or a change older than the recorded one (dropped like a late health
+    /// check).
+    fn circuit_transition(
+        &self,
+        transition: Transition,
+    ) -> Result<Vec<IntegrationEvent>, IntegrationError> {
+        let (from, to) = (self.circuit.state, transition.to());
+        let stale = self
+            .circuit
+            .since
+            .is_some_and(|since| transition.at() < since);
+        if stale || from == to {
+            return Ok(vec![]);
+        }
+        let allowed = matches!(
+            (from, to),
+            (
+                CircuitState::Closed | CircuitState::HalfOpen,
+                CircuitState::Open
+            ) | (CircuitState::Open, CircuitState::HalfOpen)
+                | (CircuitState::HalfOpen, CircuitState::Closed)
+        );
+        if !allowed {
+            return Err(IntegrationError::InvalidCircuitTransition { from, to });
+        }
+        Ok(vec![match transition {
+            Transition::Opened { at, failures } => IntegrationEvent::CircuitOpened { at, failures },
+            Transition::HalfOpened { at } => IntegrationEvent::CircuitHalfOpened { at },
+            Transition::Closed { at } => IntegrationEvent::CircuitClosed { at },
+        }])
     }
 
     /// A result older than the last one recorded arrived late and is

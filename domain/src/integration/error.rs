@@ -1,5 +1,6 @@
 //! Why an integration command was rejected.
 
+use super::CircuitState;
 use crate::command::EnvelopeRejection;
 use crate::error::{DomainError, ErrorKind, TextError};
 
@@ -38,6 +39,15 @@ pub enum IntegrationError {
         /// What is wrong and how to fix it.
         problem: String,
     },
+    /// A circuit transition that does not follow from the recorded state
+    /// (e.g. closing an open circuit without a half-open trial).
+    #[error("the circuit of this integration is {} and cannot become {}; only closed or half_open -> open, open -> half_open and half_open -> closed are allowed", from.as_str(), to.as_str())]
+    InvalidCircuitTransition {
+        /// The recorded state.
+        from: CircuitState,
+        /// The state asked for.
+        to: CircuitState,
+    },
     /// A field of the sealed credentials is empty.
     #[error("credentials.{field} must not be empty; send the sealed secret produced by the encryption step")]
     InvalidCredentials {
@@ -53,7 +63,9 @@ impl DomainError for IntegrationError {
             IntegrationError::AlreadyExists | IntegrationError::VersionConflict { .. } => {
                 ErrorKind::Conflict
             }
-            IntegrationError::Removed => ErrorKind::InvalidState,
+            IntegrationError::Removed | IntegrationError::InvalidCircuitTransition { .. } => {
+                ErrorKind::InvalidState
+            }
             IntegrationError::InvalidName(_)
             | IntegrationError::InvalidKind { .. }
             | IntegrationError::InvalidConfig { .. }

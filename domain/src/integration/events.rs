@@ -53,6 +53,23 @@ pub enum IntegrationEvent {
     },
     /// The integration was removed for good.
     IntegrationRemoved,
+    /// Its circuit breaker opened: calls are refused for the open period.
+    CircuitOpened {
+        /// When (the open period runs from here).
+        at: DateTime<Utc>,
+        /// The consecutive failures that opened it.
+        failures: u32,
+    },
+    /// Its open period ended: calls go out on trial.
+    CircuitHalfOpened {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Enough trial calls succeeded: calls go out again.
+    CircuitClosed {
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for IntegrationEvent {
@@ -67,6 +84,9 @@ impl DomainEvent for IntegrationEvent {
             IntegrationEvent::IntegrationDisabled => "IntegrationDisabled",
             IntegrationEvent::IntegrationHealthChecked { .. } => "IntegrationHealthChecked",
             IntegrationEvent::IntegrationRemoved => "IntegrationRemoved",
+            IntegrationEvent::CircuitOpened { .. } => "CircuitOpened",
+            IntegrationEvent::CircuitHalfOpened { .. } => "CircuitHalfOpened",
+            IntegrationEvent::CircuitClosed { .. } => "CircuitClosed",
         }
         .to_owned()
     }

@@ -1,14 +1,20 @@
 //! The integration aggregate: a tenant's connection to an external system
-//! (settings, sealed credentials, enabled flag, last health check).
+//! (settings, sealed credentials, enabled flag, last health check, circuit
+//! breaker state).
 //!
 //! Architecture invariant: the domain never sees plaintext credentials;
 //! the commands crate seals them before they reach a command.
 
+mod breaker;
 mod commands;
 mod error;
 mod events;
 mod secret;
 
+#[cfg(test)]
+mod breaker_tests;
+#[cfg(test)]
+mod circuit_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -20,6 +26,7 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use breaker::{Breaker, BreakerRules, Circuit, CircuitState, Transition};
 pub use commands::{
     IntegrationCommand, MAX_CONFIG_BYTES, MAX_HEALTH_MESSAGE_CHARS, MAX_NAME_CHARS,
 };
@@ -56,6 +63,8 @@ pub struct Integration {
     /// Sealed (encrypted) credentials: safe to snapshot.
     credentials: Option<SealedSecret>,
     last_health: Option<HealthCheck>,
+    /// The circuit breaker as last recorded.
+    circuit: Circuit,
     version: u64,
 }
 
@@ -114,6 +123,12 @@ impl Integration {
     pub fn last_health(&self) -> Option<&HealthCheck> {
         self.last_health.as_ref()
     }
+
+    /// The circuit breaker's recorded state (closed until a transition is
+    /// recorded).
+    pub fn circuit(&self) -> Circuit {
+        self.circuit
+    }
 }
 
 impl Aggregate for Integration {
@@ -171,6 +186,15 @@ impl Aggregate for Integration {
                 });
             }
             IntegrationEvent::IntegrationRemoved => self.removed = true,
+            IntegrationEvent::CircuitOpened { at, failures } => {
+                self.circuit = Transition::Opened { at, failures }.circuit();
+            }
+            IntegrationEvent::CircuitHalfOpened { at } => {
+                self.circuit = Transition::HalfOpened { at }.circuit();
+            }
+            IntegrationEvent::CircuitClosed { at } => {
+                self.circuit = Transition::Closed { at }.circuit();
+            }
         }
         self.version += 1;
     }

@@ -23,6 +23,15 @@ fn sealed() -> impl Strategy<Value = SealedSecret> {
         })
 }
 
+fn transition() -> impl Strategy<Value = Transition> {
+    prop_oneof![
+        (strategies::instant(), 1..10u32)
+            .prop_map(|(at, failures)| Transition::Opened { at, failures }),
+        strategies::instant().prop_map(|at| Transition::HalfOpened { at }),
+        strategies::instant().prop_map(|at| Transition::Closed { at }),
+    ]
+}
+
 fn command() -> impl Strategy<Value = Command<IntegrationCommand>> {
     let config = prop::sample::select(vec![json!({}), json!({"a": 1}), json!({"a": 2}), json!([])]);
     let body = prop_oneof![
@@ -54,6 +63,7 @@ fn command() -> impl Strategy<Value = Command<IntegrationCommand>> {
                     checked_at,
                 }
             }),
+        3 => transition().prop_map(|transition| IntegrationCommand::RecordCircuitTransition { transition }),
         1 => Just(IntegrationCommand::Remove),
     ];
     let tenant = prop_oneof![9 => Just(TenantId::DEFAULT), 1 => Just(OTHER_TENANT)];
@@ -101,6 +111,10 @@ fn event() -> impl Strategy<Value = IntegrationEvent> {
                 }
             }),
         Just(IntegrationEvent::IntegrationRemoved),
+        (strategies::instant(), any::<u32>())
+            .prop_map(|(at, failures)| IntegrationEvent::CircuitOpened { at, failures }),
+        strategies::instant().prop_map(|at| IntegrationEvent::CircuitHalfOpened { at }),
+        strategies::instant().prop_map(|at| IntegrationEvent::CircuitClosed { at }),
     ]
 }
 

@@ -1,11 +1,17 @@
 //! What can be asked of a workflow, and the rules that decide which events
 //! each request produces.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Workflow, WorkflowDefinition, WorkflowError, WorkflowEvent};
+use super::webhook::{empty_field, MAX_WEBHOOK_GRACE_SECONDS};
+use super::{
+    CatchUp, SkippedRuns, WebhookTriggerId, Workflow, WorkflowDefinition, WorkflowError,
+    WorkflowEvent,
+};
 use crate::command::Command;
 use crate::ids::TenantId;
+use crate::integration::SealedSecret;
 use crate::text;
 
 /// Longest workflow name, in characters.
@@ -44,6 +50,34 @@ pub enum WorkflowCommand {
     },
     /// Freeze the workflow for good (unpublishing it first).
     Archive,
+    /// Give the webhook trigger a new secret (making the trigger on first
+    /// use); earlier secrets stay valid for `grace_seconds`.
+    RotateWebhookSecret {
+        /// The new secret, sealed by the command layer.
+        secret: SealedSecret,
+        /// The trigger id to use when the workflow has none yet, or when
+        /// `new_trigger_id` asks for a new URL.
+        trigger_id: WebhookTriggerId,
+        /// Replace the trigger id (the URL) even if there is one.
+        new_trigger_id: bool,
+        /// When the rotation happens (the command layer's clock).
+        at: DateTime<Utc>,
+        /// How long earlier secrets keep working (0 revokes them at once);
+        /// at most [`MAX_WEBHOOK_GRACE_SECONDS`].
+        grace_seconds: u32,
+    },
+    /// Record schedule slots that did not run (sent by the engine's
+    /// scheduler only); a range already recorded is a no-op.
+    RecordSkippedRuns {
+        /// The first skipped slot.
+        from: DateTime<Utc>,
+        /// The last skipped slot.
+        to: DateTime<Utc>,
+        /// Slots from `from` to `to`, both included (at least 1).
+        count: u64,
+        /// The policy that skipped them.
+        catch_up: CatchUp,
+    },
 }
 
 impl Workflow {
@@ -73,6 +107,19 @@ impl Workflow {
                 .collect()),
             WorkflowCommand::Rename { name } => self.rename(&name),
             WorkflowCommand::Archive => Ok(self.archive()),
+            WorkflowCommand::RotateWebhookSecret {
+                secret,
+                trigger_id,
+                new_trigger_id,
+                at,
+                grace_seconds,
+            } => self.rotate_webhook_secret(secret, trigger_id, new_trigger_id, at, grace_seconds),
+            WorkflowCommand::RecordSkippedRuns {
+                from,
+                to,
+                count,
+                catch_up,
+            } => self.record_skipped(SkippedRuns { from, to, count }, catch_up),
         }
     }
 
@@ -160,6 +207,83 @@ impl Workflow {
             .into_iter()
             .chain([WorkflowEvent::WorkflowArchived])
             .collect()
+    }
+
+    /// The trigger keeps its id unless a new one is asked for; earlier
+    /// secrets end `grace_seconds` after the rotation.
+    fn rotate_webhook_secret(
+        &self,
+        secret: SealedSecret,
+        candidate: WebhookTriggerId,
+        new_trigger_id: bool,
+        at: DateTime<Utc>,
+        grace_seconds: u32,
+    ) -> Result<Vec<WorkflowEvent>, WorkflowError> {
+        if let Some(field) = empty_field(&secret) {
+            return Err(WorkflowError::InvalidWebhookSecret { field });
+        }
+        if grace_seconds > MAX_WEBHOOK_GRACE_SECONDS {
+            return Err(WorkflowError::WebhookGraceTooLong {
+                requested: grace_seconds,
+                max: MAX_WEBHOOK_GRACE_SECONDS,
+            });
+        }
+        let trigger_id = match &self.webhook {
+            Some(trigger) if !new_trigger_id => trigger.trigger_id(),
+            _ => candidate,
+        };
+        let previous_valid_until = self
+            .webhook
+            .as_ref()
+            .filter(|trigger| trigger.has_secrets())
+            .map(|_| at + chrono::Duration::seconds(i64::from(grace_seconds)));
+        Ok(vec![WorkflowEvent::WebhookSecretRotated {
+            trigger_id,
+            secret,
+            rotated_at: at,
+            previous_valid_until,
+        }])
+    }
+}
+
+/// The schedule's record of slots that did not run.
+impl Workflow {
+    /// Only a published workflow has a schedule that runs, a range must be
+    /// consistent (one slot is `from == to`, more are `from < to`), and no
+    /// slot is recorded twice.
+    fn record_skipped(
+        &self,
+        runs: SkippedRuns,
+        catch_up: CatchUp,
+    ) -> Result<Vec<WorkflowEvent>, WorkflowError> {
+        let SkippedRuns { from, to, count } = runs;
+        if self.published_version.is_none() {
+            return Err(WorkflowError::NotPublished);
+        }
+        let consistent = match count {
+            0 => false,
+            1 => from == to,
+            _ => from < to,
+        };
+        if !consistent {
+            return Err(WorkflowError::InvalidSkippedRuns { from, to, count });
+        }
+        match self.skipped_through {
+            // The same report again (a scheduler that took over after a crash).
+            Some(through) if to <= through => return Ok(vec![]),
+            // Partly reported already: the sender must plan again from the
+            // last recorded slot, so no slot is counted twice.
+            Some(through) if from <= through => {
+                return Err(WorkflowError::SkippedRunsOverlap { from, through })
+            }
+            _ => {}
+        }
+        Ok(vec![WorkflowEvent::ScheduledRunsSkipped {
+            from,
+            to,
+            count,
+            catch_up,
+        }])
     }
 }
 

@@ -119,16 +119,27 @@ fn check_fields(node_type: NodeType, config: &Map<String, Value>) -> Result<(), 
                 )),
             }
         }
-        NodeType::Ai => required_text(config, "prompt"),
-        NodeType::Integration => {
-            required_text(config, "integration_id")?;
-            let id = config["integration_id"].as_str().unwrap_or_default();
-            if uuid::Uuid::parse_str(id).is_err() {
-                return Err(format!(
-                    "'integration_id' must be the UUID of a registered integration (found \"{id}\")"
-                ));
+        NodeType::Ai => {
+            required_text(config, "prompt")?;
+            // Optional here so definitions stored before ai nodes ran stay
+            // valid; the engine fails such a step with a clear message.
+            if config.contains_key("integration_id") {
+                integration_id(config)?;
             }
-            required_text(config, "action")
+            optional_text(config, "system")?;
+            if let Some(temperature) = config.get("temperature") {
+                if temperature.as_f64().is_none_or(|t| !(0.0..=2.0).contains(&t)) {
+                    return Err(format!(
+                        "'temperature' must be a number from 0 to 2 (found {temperature})"
+                    ));
+                }
+            }
+            positive_integer(config, "max_tokens", "tokens")
+        }
+        NodeType::Integration => {
+            integration_id(config)?;
+            required_text(config, "action")?;
+            integration_action(config)
         }
         NodeType::WaitForSignal => {
             required_text(config, "signal")?;
@@ -137,6 +148,101 @@ fn check_fields(node_type: NodeType, config: &Map<String, Value>) -> Result<(), 
                 Some(value) => duration_field("timeout", value),
             }
         }
+    }
+}
+
+fn integration_id(config: &Map<String, Value>) -> Result<(), String> {
+    required_text(config, "integration_id")?;
+    let id = config["integration_id"].as_str().unwrap_or_default();
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(format!(
+            "'integration_id' must be the UUID of a registered integration (found \"{id}\")"
+        ));
+    }
+    Ok(())
+}
+
+/// The parameters of the actions the engine knows. Which actions an
+/// integration has depends on its kind, known only when the step runs, so
+/// other action names are left to the engine. Values may be templates, so
+/// only their JSON types are checked.
+fn integration_action(config: &Map<String, Value>) -> Result<(), String> {
+    match config["action"].as_str().unwrap_or_default() {
+        "request" => {
+            if let Some(method) = config.get("method") {
+                let valid = method.as_str().is_some_and(|m| HTTP_METHODS.contains(&m));
+                if !valid {
+                    return Err(format!(
+                        "'method' must be one of {} (found {method})",
+                        HTTP_METHODS.join(", ")
+                    ));
+                }
+            }
+            optional_text(config, "path")?;
+            for field in ["query", "headers"] {
+                if config.get(field).is_some_and(|v| !v.is_object()) {
+                    return Err(format!(
+                        "'{field}' must be an object (found {})",
+                        json_type(&config[field])
+                    ));
+                }
+            }
+            positive_integer(config, "timeout_ms", "milliseconds")
+        }
+        "post_message" => match (config.get("text"), config.get("blocks")) {
+            (None, None) => Err("'text' (or 'blocks') is required to post a message".to_owned()),
+            (text, blocks) => {
+                if text.is_some() {
+                    required_text(config, "text")?;
+                }
+                match blocks {
+                    Some(blocks) if !blocks.is_array() && !blocks.is_string() => Err(format!(
+                        "'blocks' must be a list of Slack blocks (found {})",
+                        json_type(blocks)
+                    )),
+                    _ => Ok(()),
+                }
+            }
+        },
+        "send_email" => {
+            match config.get("to") {
+                Some(Value::Array(list))
+                    if !list.is_empty()
+                        && list
+                            .iter()
+                            .all(|a| a.as_str().is_some_and(|a| !a.trim().is_empty())) => {}
+                Some(Value::Array(_)) => {
+                    return Err(
+                        "'to' must list at least one address, each a non-empty string".to_owned(),
+                    )
+                }
+                _ => required_text(config, "to")?,
+            }
+            required_text(config, "subject")?;
+            required_text(config, "text")?;
+            optional_text(config, "html")?;
+            optional_text(config, "from")
+        }
+        _ => Ok(()),
+    }
+}
+
+fn optional_text(config: &Map<String, Value>, field: &str) -> Result<(), String> {
+    match config.get(field) {
+        None | Some(Value::String(_)) => Ok(()),
+        Some(other) => Err(format!(
+            "'{field}' must be a string (found {})",
+            json_type(other)
+        )),
+    }
+}
+
+fn positive_integer(config: &Map<String, Value>, field: &str, unit: &str) -> Result<(), String> {
+    match config.get(field) {
+        Some(value) if value.as_u64().is_none_or(|n| n == 0) => Err(format!(
+            "'{field}' must be a positive integer of {unit} (found {value})"
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -122,6 +122,171 @@ fn integration_needs_a_uuid_and_an_action() {
 }
 
 #[test]
+fn ai_checks_its_integration_and_model_settings() {
+    assert_config_error(
+        "ai",
+        json!({"prompt": "hi", "integration_id": "openai"}),
+        "'integration_id' must be the UUID of a registered integration (found \"openai\")",
+    );
+    assert_config_error(
+        "ai",
+        json!({"prompt": "hi", "system": 3}),
+        "'system' must be a string (found a number)",
+    );
+    for bad in [json!(-0.1), json!(2.5), json!("0.7")] {
+        assert_config_error(
+            "ai",
+            json!({"prompt": "hi", "temperature": bad}),
+            &format!("'temperature' must be a number from 0 to 2 (found {bad})"),
+        );
+    }
+    for bad in [json!(0), json!(1.5), json!("100")] {
+        assert_config_error(
+            "ai",
+            json!({"prompt": "hi", "max_tokens": bad}),
+            &format!("'max_tokens' must be a positive integer of tokens (found {bad})"),
+        );
+    }
+    WorkflowDefinition::parse(&json!({"nodes": [{"id": "n1", "type": "ai", "config": {
+        "integration_id": "0190f5d2-7c1e-7a3b-9c4d-1e2f3a4b5c6d",
+        "prompt": "Summarise {{ input.text }}", "system": "Be brief",
+        "temperature": 0.2, "max_tokens": 200
+    }}]}))
+    .expect("a full ai config is valid");
+}
+
+const INTEGRATION: &str = "0190f5d2-7c1e-7a3b-9c4d-1e2f3a4b5c6d";
+
+fn action(action: &str, params: Value) -> Value {
+    let mut config = json!({"integration_id": INTEGRATION, "action": action});
+    config
+        .as_object_mut()
+        .unwrap()
+        .extend(params.as_object().unwrap().clone());
+    config
+}
+
+#[test]
+fn integration_request_checks_method_path_query_headers_and_timeout() {
+    assert_config_error(
+        "integration",
+        action("request", json!({"method": "get"})),
+        "'method' must be one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS (found \"get\")",
+    );
+    assert_config_error(
+        "integration",
+        action("request", json!({"path": ["a"]})),
+        "'path' must be a string (found an array)",
+    );
+    assert_config_error(
+        "integration",
+        action("request", json!({"query": "a=1"})),
+        "'query' must be an object (found a string)",
+    );
+    assert_config_error(
+        "integration",
+        action("request", json!({"headers": [1]})),
+        "'headers' must be an object (found an array)",
+    );
+    assert_config_error(
+        "integration",
+        action("request", json!({"timeout_ms": 0})),
+        "'timeout_ms' must be a positive integer of milliseconds (found 0)",
+    );
+    let full = action(
+        "request",
+        json!({"method": "POST", "path": "/v1/charges", "query": {"expand": "customer"},
+               "headers": {"X-Trace": "{{ execution.id }}"}, "body": {"amount": 3}, "timeout_ms": 5000}),
+    );
+    WorkflowDefinition::parse(
+        &json!({"nodes": [{"id": "n1", "type": "integration", "config": full}]}),
+    )
+    .expect("a full request is valid");
+}
+
+#[test]
+fn integration_post_message_needs_text_or_blocks() {
+    assert_config_error(
+        "integration",
+        action("post_message", json!({})),
+        "'text' (or 'blocks') is required to post a message",
+    );
+    assert_config_error(
+        "integration",
+        action("post_message", json!({"text": ""})),
+        "'text' must not be empty",
+    );
+    assert_config_error(
+        "integration",
+        action("post_message", json!({"blocks": {"type": "section"}})),
+        "'blocks' must be a list of Slack blocks (found an object)",
+    );
+    for params in [
+        json!({"text": "Deployed {{ input.version }}"}),
+        json!({"blocks": [{"type": "divider"}]}),
+        json!({"text": "x", "blocks": "{{ steps.render.output }}"}),
+    ] {
+        let config = action("post_message", params);
+        WorkflowDefinition::parse(
+            &json!({"nodes": [{"id": "n1", "type": "integration", "config": config}]}),
+        )
+        .expect("text, blocks or both are valid");
+    }
+}
+
+#[test]
+fn integration_send_email_needs_recipients_a_subject_and_text() {
+    let email = |params: Value| action("send_email", params);
+    assert_config_error(
+        "integration",
+        email(json!({"subject": "s", "text": "t"})),
+        "'to' is required (a non-empty string)",
+    );
+    assert_config_error(
+        "integration",
+        email(json!({"to": [], "subject": "s", "text": "t"})),
+        "'to' must list at least one address, each a non-empty string",
+    );
+    assert_config_error(
+        "integration",
+        email(json!({"to": ["a@example.com", 7], "subject": "s", "text": "t"})),
+        "'to' must list at least one address, each a non-empty string",
+    );
+    assert_config_error(
+        "integration",
+        email(json!({"to": "a@example.com", "text": "t"})),
+        "'subject' is required (a non-empty string)",
+    );
+    assert_config_error(
+        "integration",
+        email(json!({"to": "a@example.com", "subject": "s"})),
+        "'text' is required (a non-empty string)",
+    );
+    assert_config_error(
+        "integration",
+        email(json!({"to": "a@example.com", "subject": "s", "text": "t", "html": false})),
+        "'html' must be a string (found a boolean)",
+    );
+    let full = email(
+        json!({"to": ["a@example.com", "{{ input.cc }}"], "subject": "s",
+                            "text": "t", "html": "<p>t</p>", "from": "ops@example.com"}),
+    );
+    WorkflowDefinition::parse(
+        &json!({"nodes": [{"id": "n1", "type": "integration", "config": full}]}),
+    )
+    .expect("a full email is valid");
+}
+
+#[test]
+fn integration_actions_the_domain_does_not_know_are_left_to_the_engine() {
+    let config = action("create_issue", json!({"title": 3}));
+    WorkflowDefinition::parse(
+        &json!({"nodes": [{"id": "n1", "type": "integration", "config": config}]}),
+    )
+    .expect("the integration's kind decides, when the step runs");
+}
+
+#[test]
 fn wait_for_signal_needs_a_signal_and_a_valid_timeout() {
     assert_config_error(
         "wait_for_signal",

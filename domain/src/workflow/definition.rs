@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::execution::ExecutionStatus;
 use crate::ids::WorkflowId;
 
-use super::{parse, validate, DefinitionError};
+use super::{parse, validate, DefinitionError, Schedule};
 
 /// The most nodes one workflow may have.
 pub const MAX_NODES: usize = 500;
@@ -144,6 +144,10 @@ pub enum Trigger {
         cron: String,
         /// IANA time zone name, e.g. "Europe/Paris".
         timezone: String,
+        /// What happens to the slots missed while no engine ran; absent
+        /// (as in definitions recorded before it existed) means `skip`.
+        #[serde(default)]
+        catch_up: CatchUp,
     },
     /// Started when an execution of another workflow ends.
     Event {
@@ -159,14 +163,56 @@ impl Trigger {
     /// For a schedule trigger, the first firing strictly after `after`;
     /// `None` for other triggers or an invalid schedule.
     pub fn next_occurrence_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let Trigger::Schedule { cron, timezone } = self else {
+        let Trigger::Schedule { cron, timezone, .. } = self else {
             return None;
         };
-        let (cron, tz) = validate::schedule(cron, timezone).ok()?;
-        let local = after.with_timezone(&tz);
-        cron.find_next_occurrence(&local, false)
-            .ok()
-            .map(|next| next.with_timezone(&Utc))
+        Schedule::parse(cron, timezone).ok()?.next_after(after)
+    }
+}
+
+/// What a schedule does with the slots that came due while no engine ran
+/// (downtime). A slot fired within the scheduler's grace period is on time
+/// under either policy; see [`Schedule::plan`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUp {
+    /// Missed slots do not run; they are recorded as skipped and the
+    /// schedule waits for its next slot.
+    #[default]
+    Skip,
+    /// Missed slots collapse into one run, for the latest of them; the
+    /// others are recorded as skipped.
+    RunOnce,
+}
+
+impl CatchUp {
+    /// The names accepted in definitions, for error messages.
+    pub const NAMES: &'static str = "skip, run_once";
+
+    /// The name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CatchUp::Skip => "skip",
+            CatchUp::RunOnce => "run_once",
+        }
+    }
+}
+
+impl fmt::Display for CatchUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CatchUp {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "skip" => Ok(CatchUp::Skip),
+            "run_once" => Ok(CatchUp::RunOnce),
+            _ => Err(()),
+        }
     }
 }
 

@@ -94,7 +94,8 @@ fn accepts_every_trigger() {
         accept(with_trigger(schedule)).trigger,
         Trigger::Schedule {
             cron: "0 9 * * MON-FRI".into(),
-            timezone: "Europe/Paris".into()
+            timezone: "Europe/Paris".into(),
+            catch_up: CatchUp::Skip,
         }
     );
     let six_fields = json!({"type": "schedule", "cron": "*/10 * * * * *", "timezone": "UTC"});
@@ -362,6 +363,7 @@ fn schedule_triggers_compute_their_next_occurrence_in_their_zone() {
     let trigger = Trigger::Schedule {
         cron: "0 9 * * *".into(),
         timezone: "Europe/Paris".into(),
+        catch_up: CatchUp::Skip,
     };
     let after = Utc.with_ymd_and_hms(2025, 1, 15, 12, 0, 0).unwrap();
     // 09:00 in Paris in winter is 08:00 UTC.

@@ -1,9 +1,11 @@
 //! Why a workflow definition or a workflow command was rejected.
 
+use chrono::{DateTime, Utc};
+
 use crate::command::EnvelopeRejection;
 use crate::error::{DomainError, ErrorKind, TextError};
 
-use super::{CompletionStatus, NodeType};
+use super::{CatchUp, CompletionStatus, NodeType};
 
 /// A problem in a workflow definition. The message is shown to the user as
 /// is: it names the node, edge or field and says what to change.
@@ -51,6 +53,15 @@ pub enum DefinitionError {
     )]
     UnknownCompletionStatus {
         /// The status given.
+        found: String,
+    },
+    /// A schedule trigger's `catch_up` is not a catch-up policy.
+    #[error(
+        "trigger.catch_up '{found}' is not a catch-up policy (expected one of {})",
+        CatchUp::NAMES
+    )]
+    UnknownCatchUp {
+        /// The policy given.
         found: String,
     },
     /// An event trigger's `workflow_id` is not a UUID.
@@ -182,20 +193,61 @@ pub enum WorkflowError {
     /// The version counter is exhausted.
     #[error("workflow has reached the maximum number of versions; create a new workflow")]
     TooManyVersions,
+    /// Skipped schedule runs were reported for an unpublished workflow.
+    #[error("workflow is not published, so its schedule does not run; publish a version first")]
+    NotPublished,
+    /// A skipped-runs range starts at or before the last slot already
+    /// recorded as skipped, and ends after it.
+    #[error("skipped runs from {from} overlap the runs already recorded as skipped through {through}; report only the slots after it")]
+    SkippedRunsOverlap {
+        /// The first slot given.
+        from: DateTime<Utc>,
+        /// The last slot already recorded.
+        through: DateTime<Utc>,
+    },
+    /// A skipped-runs range does not hold together.
+    #[error("skipped runs from {from} to {to} cannot number {count}; one slot has from = to, more have from < to")]
+    InvalidSkippedRuns {
+        /// The first slot given.
+        from: DateTime<Utc>,
+        /// The last slot given.
+        to: DateTime<Utc>,
+        /// The count given.
+        count: u64,
+    },
+    /// A webhook secret arrived without one of its sealed fields.
+    #[error("the webhook secret has an empty '{field}'; send it sealed with all four fields")]
+    InvalidWebhookSecret {
+        /// The empty field.
+        field: &'static str,
+    },
+    /// The grace window of earlier webhook secrets is too long.
+    #[error("graceSeconds {requested} is too long; earlier webhook secrets may stay valid for at most {max} seconds (7 days)")]
+    WebhookGraceTooLong {
+        /// The window asked for, in seconds.
+        requested: u32,
+        /// The longest window, in seconds.
+        max: u32,
+    },
 }
 
 impl DomainError for WorkflowError {
     fn kind(&self) -> ErrorKind {
         match self {
             WorkflowError::NotFound => ErrorKind::NotFound,
-            WorkflowError::AlreadyExists | WorkflowError::VersionConflict { .. } => {
-                ErrorKind::Conflict
-            }
-            WorkflowError::Archived | WorkflowError::TooManyVersions => ErrorKind::InvalidState,
+            WorkflowError::AlreadyExists
+            | WorkflowError::VersionConflict { .. }
+            | WorkflowError::SkippedRunsOverlap { .. } => ErrorKind::Conflict,
+            WorkflowError::Archived
+            | WorkflowError::TooManyVersions
+            | WorkflowError::NotPublished => ErrorKind::InvalidState,
             WorkflowError::InvalidDefinition(_)
             | WorkflowError::InvalidName(_)
             | WorkflowError::InvalidDescription(_)
-            | WorkflowError::UnknownVersion { .. } => ErrorKind::Validation,
+            | WorkflowError::UnknownVersion { .. }
+            | WorkflowError::InvalidSkippedRuns { .. }
+            | WorkflowError::InvalidWebhookSecret { .. }
+            | WorkflowError::WebhookGraceTooLong { .. } => ErrorKind::Validation,
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Facts recorded by the workflow aggregate. Payloads are externally
 //! tagged (`{"WorkflowCreated": {...}}`), the form the event store keeps.
 
+use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use super::WorkflowDefinition;
+use super::{CatchUp, WebhookTriggerId, WorkflowDefinition};
 use crate::ids::TenantId;
+use crate::integration::SealedSecret;
 
 /// Something that happened to a workflow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +49,34 @@ pub enum WorkflowEvent {
     },
     /// The workflow was archived; it accepts no further changes.
     WorkflowArchived,
+    /// Slots of the published schedule came due while no engine ran and
+    /// did not run, by the schedule's catch-up policy (recorded by the
+    /// engine's scheduler; a slot that ran is its execution's start).
+    ScheduledRunsSkipped {
+        /// The first skipped slot.
+        from: DateTime<Utc>,
+        /// The last skipped slot.
+        to: DateTime<Utc>,
+        /// Slots skipped from `from` to `to`, both included.
+        count: u64,
+        /// The policy that skipped them.
+        catch_up: CatchUp,
+    },
+    /// The webhook trigger got a new secret (and was made, on the first
+    /// rotation). Only ciphertext: the plain secret was shown once to the
+    /// caller and is kept nowhere.
+    WebhookSecretRotated {
+        /// The id in the trigger's URL (new on the first rotation or when a
+        /// new URL was asked for).
+        trigger_id: WebhookTriggerId,
+        /// The new current secret.
+        secret: SealedSecret,
+        /// When the rotation happened.
+        rotated_at: DateTime<Utc>,
+        /// Every earlier secret stops working at this time at the latest;
+        /// `None` when there were none.
+        previous_valid_until: Option<DateTime<Utc>>,
+    },
 }
 
 impl DomainEvent for WorkflowEvent {
@@ -58,6 +88,8 @@ impl DomainEvent for WorkflowEvent {
             WorkflowEvent::WorkflowUnpublished { .. } => "WorkflowUnpublished",
             WorkflowEvent::WorkflowRenamed { .. } => "WorkflowRenamed",
             WorkflowEvent::WorkflowArchived => "WorkflowArchived",
+            WorkflowEvent::ScheduledRunsSkipped { .. } => "ScheduledRunsSkipped",
+            WorkflowEvent::WebhookSecretRotated { .. } => "WebhookSecretRotated",
         }
         .to_owned()
     }

@@ -1,5 +1,6 @@
 //! The workflow aggregate: a named, versioned workflow definition that can
-//! be published (made to run on its trigger), renamed and archived.
+//! be published (made to run on its trigger), renamed and archived, and the
+//! sealed secrets of its webhook trigger.
 //!
 //! Every definition change creates a new immutable version; executions pin
 //! the version they run. The aggregate keeps only the latest definition
@@ -12,7 +13,9 @@ mod definition;
 mod error;
 mod events;
 mod parse;
+mod schedule;
 mod validate;
+mod webhook;
 
 #[cfg(test)]
 mod config_tests;
@@ -23,8 +26,13 @@ mod lifecycle_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod schedule_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod webhook_tests;
 
+use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
@@ -32,10 +40,15 @@ use serde::{Deserialize, Serialize};
 pub use commands::{WorkflowCommand, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS};
 pub use config::{parse_duration, DurationError, HTTP_METHODS};
 pub use definition::{
-    CompletionStatus, Edge, Node, NodeType, Trigger, WorkflowDefinition, MAX_NODES,
+    CatchUp, CompletionStatus, Edge, Node, NodeType, Trigger, WorkflowDefinition, MAX_NODES,
 };
 pub use error::{DefinitionError, WorkflowError};
 pub use events::WorkflowEvent;
+pub use schedule::{Schedule, SkippedRuns, Ticks};
+pub use webhook::{
+    WebhookSecret, WebhookTrigger, WebhookTriggerId, DEFAULT_WEBHOOK_GRACE_SECONDS,
+    MAX_WEBHOOK_GRACE_SECONDS, MAX_WEBHOOK_SECRETS,
+};
 
 use crate::command::Command;
 use crate::ids::TenantId;
@@ -51,6 +64,10 @@ pub struct Workflow {
     published_version: Option<u32>,
     archived: bool,
     latest_definition: Option<WorkflowDefinition>,
+    webhook: Option<WebhookTrigger>,
+    /// The last schedule slot recorded as skipped, so a repeated record
+    /// (a scheduler taking over after a crash) is a no-op.
+    skipped_through: Option<DateTime<Utc>>,
     version: u64,
 }
 
@@ -99,6 +116,16 @@ impl Workflow {
     pub fn latest_definition(&self) -> Option<&WorkflowDefinition> {
         self.latest_definition.as_ref()
     }
+
+    /// The last schedule slot recorded as skipped, if any.
+    pub fn skipped_through(&self) -> Option<DateTime<Utc>> {
+        self.skipped_through
+    }
+
+    /// The webhook trigger, once a secret was made for it.
+    pub fn webhook(&self) -> Option<&WebhookTrigger> {
+        self.webhook.as_ref()
+    }
 }
 
 impl Aggregate for Workflow {
@@ -144,6 +171,23 @@ impl Aggregate for Workflow {
             WorkflowEvent::WorkflowUnpublished { .. } => self.published_version = None,
             WorkflowEvent::WorkflowRenamed { to, .. } => self.name = to,
             WorkflowEvent::WorkflowArchived => self.archived = true,
+            WorkflowEvent::ScheduledRunsSkipped { to, .. } => {
+                self.skipped_through = self.skipped_through.max(Some(to));
+            }
+            WorkflowEvent::WebhookSecretRotated {
+                trigger_id,
+                secret,
+                rotated_at,
+                previous_valid_until,
+            } => {
+                self.webhook = Some(WebhookTrigger::rotated(
+                    self.webhook.take(),
+                    trigger_id,
+                    secret,
+                    rotated_at,
+                    previous_valid_until,
+                ));
+            }
         }
         self.version += 1;
     }

@@ -7,7 +7,9 @@
 
 use serde_json::{Map, Value};
 
-use super::{CompletionStatus, DefinitionError, Edge, Node, NodeType, Trigger, WorkflowDefinition};
+use super::{
+    CatchUp, CompletionStatus, DefinitionError, Edge, Node, NodeType, Trigger, WorkflowDefinition,
+};
 use crate::ids::WorkflowId;
 
 /// Builds a [`WorkflowDefinition`] from JSON without validating the graph.
@@ -88,6 +90,12 @@ fn trigger(raw: &Value) -> Result<Trigger, DefinitionError> {
         "schedule" => Ok(Trigger::Schedule {
             cron: required_string(object, at, "cron")?,
             timezone: required_string(object, at, "timezone")?,
+            catch_up: match optional_string(object, at, "catch_up")? {
+                None => CatchUp::Skip,
+                Some(policy) => policy
+                    .parse()
+                    .map_err(|()| DefinitionError::UnknownCatchUp { found: policy })?,
+            },
         }),
         "event" => {
             let raw_id = required_string(object, at, "workflow_id")?;

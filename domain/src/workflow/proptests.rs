@@ -49,6 +49,19 @@ fn command() -> impl Strategy<Value = Command<WorkflowCommand>> {
         3 => Just(WorkflowCommand::Unpublish),
         3 => name.prop_map(|name| WorkflowCommand::Rename { name: name.into() }),
         1 => Just(WorkflowCommand::Archive),
+        2 => (0..3u128, any::<bool>(), 0..40i64, prop::sample::select(vec![0u32, 60, 600, 700_000]))
+            .prop_map(|(id, new_trigger_id, minute, grace_seconds)| WorkflowCommand::RotateWebhookSecret {
+                secret: sealed(&format!("s{minute}")),
+                trigger_id: WebhookTriggerId(uuid::Uuid::from_u128(id)),
+                new_trigger_id,
+                at: chrono::DateTime::UNIX_EPOCH + chrono::Duration::minutes(minute),
+                grace_seconds,
+            }),
+        2 => (0..5i64, 1..4u64).prop_map(|(at, count)| {
+            let from = chrono::DateTime::from_timestamp(1_800_000_000 + 60 * at, 0).unwrap();
+            let to = from + chrono::Duration::minutes(i64::try_from(count).unwrap() - 1);
+            WorkflowCommand::RecordSkippedRuns { from, to, count, catch_up: CatchUp::Skip }
+        }),
     ];
     let tenant = prop_oneof![9 => Just(TenantId::DEFAULT), 1 => Just(OTHER_TENANT)];
     let expected = prop_oneof![4 => Just(None), 1 => (0..6u64).prop_map(Some)];
@@ -111,7 +124,48 @@ fn event() -> impl Strategy<Value = WorkflowEvent> {
         (strategies::text(), strategies::text())
             .prop_map(|(from, to)| WorkflowEvent::WorkflowRenamed { from, to }),
         Just(WorkflowEvent::WorkflowArchived),
+        (
+            strategies::uuid(),
+            strategies::text(),
+            strategies::instant(),
+            prop::option::of(strategies::instant()),
+        )
+            .prop_map(|(id, tag, rotated_at, previous_valid_until)| {
+                WorkflowEvent::WebhookSecretRotated {
+                    trigger_id: WebhookTriggerId(id),
+                    secret: sealed(&tag),
+                    rotated_at,
+                    previous_valid_until,
+                }
+            }),
+        (
+            strategies::instant(),
+            0..1_000_000i64,
+            any::<u64>(),
+            any::<bool>()
+        )
+            .prop_map(|(from, length, count, run_once)| {
+                WorkflowEvent::ScheduledRunsSkipped {
+                    from,
+                    to: from + chrono::Duration::seconds(length),
+                    count,
+                    catch_up: if run_once {
+                        CatchUp::RunOnce
+                    } else {
+                        CatchUp::Skip
+                    },
+                }
+            }),
     ]
+}
+
+fn sealed(tag: &str) -> crate::integration::SealedSecret {
+    crate::integration::SealedSecret {
+        key_id: "dek-1".into(),
+        algorithm: "AES-256-GCM".into(),
+        nonce: "bm9uY2U=".into(),
+        ciphertext: format!("c-{tag}"),
+    }
 }
 
 fn trigger() -> impl Strategy<Value = Trigger> {
@@ -125,8 +179,17 @@ fn trigger() -> impl Strategy<Value = Trigger> {
     prop_oneof![
         Just(Trigger::Manual),
         Just(Trigger::Webhook),
-        (strategies::text(), strategies::text())
-            .prop_map(|(cron, timezone)| Trigger::Schedule { cron, timezone }),
+        (strategies::text(), strategies::text(), any::<bool>()).prop_map(
+            |(cron, timezone, run_once)| Trigger::Schedule {
+                cron,
+                timezone,
+                catch_up: if run_once {
+                    CatchUp::RunOnce
+                } else {
+                    CatchUp::Skip
+                },
+            }
+        ),
         (strategies::uuid(), status).prop_map(|(id, on_status)| Trigger::Event {
             workflow_id: WorkflowId(id),
             on_status,

@@ -146,7 +146,7 @@ fn check_reachable(
 
 fn trigger(trigger: &Trigger) -> Result<(), DefinitionError> {
     match trigger {
-        Trigger::Schedule { cron, timezone } => schedule(cron, timezone).map(|_| ()),
+        Trigger::Schedule { cron, timezone, .. } => schedule(cron, timezone).map(|_| ()),
         Trigger::Manual | Trigger::Webhook | Trigger::Event { .. } => Ok(()),
     }
 }

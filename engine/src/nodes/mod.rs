@@ -5,19 +5,32 @@
 //!
 //! `delay` and `wait_for_signal` do no work here: they are durable timers
 //! and waits kept in the events (see the driver).
+//!
+//! `ai` and `integration` nodes call a registered integration: they need
+//! the write side (to load it with its credentials and to record its
+//! circuit breaker's transitions) and the engine's clock, given by
+//! [`Nodes::with_integrations`].
 
+mod access;
 mod ai;
 mod code;
+mod credentials;
 mod http;
 mod integration;
+mod smtp;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use commands::Commands;
+use domain::integration::BreakerRules;
 use domain::workflow::{Node, NodeType};
 use expr::Expression;
 use serde_json::{json, Value};
+
+use crate::breaker::Breakers;
+use crate::clock::Clock;
 
 pub use code::CodeLimits;
 
@@ -62,6 +75,8 @@ pub struct Nodes {
     settings: NodeSettings,
     http: egress::Client,
     expressions: Mutex<HashMap<String, Expression>>,
+    /// What `ai` and `integration` nodes need; without it they fail.
+    integrations: Option<access::Access>,
 }
 
 impl Nodes {
@@ -71,7 +86,37 @@ impl Nodes {
             settings,
             http: egress::Client::new(),
             expressions: Mutex::new(HashMap::new()),
+            integrations: None,
         }
+    }
+
+    /// Lets `ai` and `integration` nodes run: they load integrations
+    /// through `commands` (credentials opened with the tenant's key) and
+    /// record their circuit breakers' transitions there, on `clock` (the
+    /// engine's), with the default breaker rules (open after 5 consecutive
+    /// failures, half-open after 60 s, close after 3 successes).
+    #[must_use]
+    pub fn with_integrations(self, commands: Arc<Commands>, clock: Clock) -> Nodes {
+        self.with_breakers(commands, clock, BreakerRules::default())
+    }
+
+    /// [`Nodes::with_integrations`] with other breaker rules.
+    #[must_use]
+    pub fn with_breakers(
+        mut self,
+        commands: Arc<Commands>,
+        clock: Clock,
+        rules: BreakerRules,
+    ) -> Nodes {
+        let breakers = Breakers::new(rules);
+        self.integrations = Some(access::Access::new(commands, clock, breakers));
+        self
+    }
+
+    /// The circuit breakers of this process's integration calls, once
+    /// integrations are given.
+    pub fn breakers(&self) -> Option<&Breakers> {
+        self.integrations.as_ref().map(access::Access::breakers)
     }
 
     /// Whether a node of this type only computes from its inputs: the
@@ -112,10 +157,21 @@ impl Nodes {
                 http::run(&self.http, &self.settings.egress, &config, key).await
             }
             NodeType::Code => code::run(node, context, &self.settings.code).await,
-            NodeType::Ai | NodeType::Integration => Err(NodeFailure::permanent(format!(
-                "{} nodes are not available in this version of the engine",
-                node.node_type
-            ))),
+            NodeType::Ai | NodeType::Integration => {
+                let Some(access) = &self.integrations else {
+                    return Err(NodeFailure::permanent(format!(
+                        "{} nodes need access to integrations, which this engine was not given",
+                        node.node_type
+                    )));
+                };
+                let config = render(node, context)?;
+                let policy = &self.settings.egress;
+                if node.node_type == NodeType::Ai {
+                    ai::run(access, &self.http, policy, &config, context, key).await
+                } else {
+                    integration::run(access, &self.http, policy, &config, context, key).await
+                }
+            }
             NodeType::Delay | NodeType::WaitForSignal => Err(NodeFailure::permanent(format!(
                 "{} nodes are timers, not work",
                 node.node_type

@@ -53,7 +53,40 @@ pub fn test_config() -> EngineConfig {
 impl Harness {
     /// `engines` engine processes (tasks) on one clock.
     pub async fn start(pool: PgPool, engines: usize, config: EngineConfig) -> Harness {
-        let commands = Arc::new(Commands::new(pool.clone(), CommandConfig::default()));
+        Harness::start_with(pool, engines, config, CommandConfig::default()).await
+    }
+
+    /// Like [`Harness::start`], with a fresh master key, so integrations can
+    /// hold credentials.
+    pub async fn start_with_secrets(pool: PgPool, engines: usize, config: EngineConfig) -> Harness {
+        let key = commands::secrets::generate_key();
+        let master =
+            commands::secrets::master::MasterKeys::new("k-test", [("k-test".to_owned(), key)])
+                .expect("a generated key is valid");
+        let keys = commands::secrets::data_keys::DataKeys::new(pool.clone(), master);
+        let commands = CommandConfig {
+            secrets: Some(Arc::new(keys)),
+            ..CommandConfig::default()
+        };
+        Harness::start_with(pool, engines, config, commands).await
+    }
+
+    /// `engines` engine processes over a command layer set up by `commands`.
+    pub async fn start_with(
+        pool: PgPool,
+        engines: usize,
+        config: EngineConfig,
+        commands: CommandConfig,
+    ) -> Harness {
+        // Each engine keeps a few LISTEN connections (its wake-ups, its
+        // intake's and its triggers' store sources) for its whole life:
+        // the test database's default pool is too small for two of them.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(60)
+            .connect_with((*pool.connect_options()).clone())
+            .await
+            .expect("a wider pool on the test database");
+        let commands = Arc::new(Commands::new(pool.clone(), commands));
         let mut harness = Harness {
             pool,
             commands,
@@ -85,6 +118,13 @@ impl Harness {
                 .expect("the engine runs");
         });
         self.engines.push((stop, task));
+    }
+
+    /// Nodes as an engine process of this harness runs them (on its clock,
+    /// writing through its commands), for calling them one at a time.
+    pub fn nodes(&self, settings: NodeSettings) -> engine::nodes::Nodes {
+        engine::nodes::Nodes::new(settings)
+            .with_integrations(self.commands.clone(), self.clock.clone())
     }
 
     /// Stops every engine gracefully.
@@ -270,4 +310,35 @@ async fn answer(
         answer,
         body.to_string(),
     )
+}
+
+/// The test settings of trigger runners: short leases, polls and pauses.
+pub fn trigger_config() -> engine::triggers::TriggerConfig {
+    engine::triggers::TriggerConfig {
+        lease: Duration::from_secs(10),
+        idle_poll: Duration::from_millis(300),
+        retry_pause: Duration::from_millis(200),
+        ..engine::triggers::TriggerConfig::default()
+    }
+}
+
+impl Harness {
+    /// Starts one more trigger runner (projection, scheduler, dispatcher)
+    /// with its own command layer, as another process would, on the
+    /// harness's clock; `stop` stops it.
+    pub fn add_triggers(&mut self, config: engine::triggers::TriggerConfig) {
+        let pool = self.pool.clone();
+        let commands = Arc::new(Commands::new(pool.clone(), CommandConfig::default()));
+        let clock = self.clock.clone();
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            engine::triggers::run_with(pool, commands, clock, config, shutdown)
+                .await
+                .expect("the triggers run");
+        });
+        self.engines.push((stop, task));
+    }
 }

@@ -7,7 +7,9 @@
 //! event's `SealedSecret` is deserialized and dropped.
 //!
 //! Timestamps are the events' `recorded_at` (a health check's own
-//! `checked_at`), so a rebuild gives the same rows.
+//! `checked_at`), so a rebuild gives the same rows. The circuit state is
+//! the last `CircuitOpened`, `CircuitHalfOpened` or `CircuitClosed` (the
+//! engine records its breakers' transitions), `closed` before any.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -84,6 +86,15 @@ impl Projection for IntegrationsProjection {
                 latency_ms,
                 checked_at,
             } => health_checked(conn, event, id, healthy, message, latency_ms, checked_at).await?,
+            IntegrationEvent::CircuitOpened { .. } => {
+                update(conn, event, id, "circuit_state = $4", "open").await?
+            }
+            IntegrationEvent::CircuitHalfOpened { .. } => {
+                update(conn, event, id, "circuit_state = $4", "half_open").await?
+            }
+            IntegrationEvent::CircuitClosed { .. } => {
+                update(conn, event, id, "circuit_state = $4", "closed").await?
+            }
         };
         if touched.rows_affected() != 1 {
             return Err(ApplyError::Rejected(format!(

@@ -8,5 +8,6 @@ pub mod execution_stats;
 pub mod executions;
 pub mod integration_queries;
 pub mod integrations;
+pub mod webhook_triggers;
 pub mod workflow_queries;
 pub mod workflows;

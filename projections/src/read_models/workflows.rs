@@ -1,6 +1,7 @@
 //! The `workflows` projection: one row per workflow (name, status, latest
 //! and published version, counts, timestamps), every definition version,
-//! and executions per workflow from `ExecutionStarted`.
+//! executions per workflow from `ExecutionStarted`, and the webhook trigger
+//! index (`super::webhook_triggers`).
 //!
 //! Timestamps are the events' `recorded_at`, so a rebuild gives the same
 //! rows. The execution counts live in their own table: they must not
@@ -14,11 +15,12 @@ use serde::Deserialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::webhook_triggers;
 use crate::history::StoredEvent;
 use crate::projector::{ApplyError, Projection};
 
 /// Folds Workflow and Execution events into `workflows`,
-/// `workflow_versions` and `workflow_execution_counts`.
+/// `workflow_versions`, `workflow_execution_counts` and `webhook_triggers`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WorkflowsProjection;
 
@@ -109,6 +111,11 @@ async fn apply_workflow(conn: &mut PgConnection, event: &StoredEvent) -> Result<
             set_status(conn, id, "draft", None, at).await?
         }
         WorkflowEvent::WorkflowArchived => set_status(conn, id, "archived", None, at).await?,
+        WorkflowEvent::WebhookSecretRotated { trigger_id, .. } => {
+            webhook_triggers::apply_rotated(conn, id, trigger_id.0, at).await?
+        }
+        // The engine scheduler's record: nothing in these rows changes.
+        WorkflowEvent::ScheduledRunsSkipped { .. } => return Ok(()),
         WorkflowEvent::WorkflowRenamed { to, .. } => {
             sqlx::query("UPDATE workflows SET name = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
