@@ -152,6 +152,7 @@ impl Driver<'_> {
                 }
                 Action::Fail { error } => batch.push(ExecutionCommand::Fail { error }),
                 Action::Complete { output } => batch.push(ExecutionCommand::Complete { output }),
+                Action::TimeOut => batch.push(ExecutionCommand::TimeOut),
             }
         }
         // The next pass folds what this wrote.

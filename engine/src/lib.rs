@@ -9,7 +9,12 @@
 //! - `driver`: drives one execution: fold its events, plan with the pure
 //!   `domain::execution::plan`, carry the actions out, record outcomes.
 //! - `nodes`: the work of each node type.
-//! - `worker`: the process: intake, claim loop, renewal, shutdown.
+//! - `worker`: the process: intake, triggers, claim loop, renewal,
+//!   shutdown.
+//! - `triggers`: schedules (cron with time zone and catch-up) and event
+//!   triggers, each firing once however many processes run.
+//! - `breaker`: circuit breakers per integration, their transitions
+//!   recorded as Integration events.
 //!
 //! **Architecture invariant:** nothing here decides what runs next; the
 //! domain's planner does, from the events. The engine's tables hold no fact

@@ -77,6 +77,9 @@ pub enum Action {
         /// What to record.
         error: String,
     },
+    /// The run is past its workflow's `settings.timeout`: end it as timed
+    /// out.
+    TimeOut,
     /// Every node completed or was skipped: complete the run.
     Complete {
         /// The final output: the output of the one completed end node, or
@@ -101,6 +104,14 @@ pub fn plan(definition: &WorkflowDefinition, run: &Run, now: DateTime<Utc>) -> P
     let mut plan = Plan::default();
     if run.is_finished() || run.status.is_none() {
         return plan;
+    }
+    if let (Some(timeout), Some(since)) = (definition.settings.timeout(), run.running_since) {
+        let deadline = add(since, timeout);
+        if deadline <= now {
+            plan.actions.push(Action::TimeOut);
+            return plan;
+        }
+        wake(&mut plan, deadline);
     }
     let order = topological_order(definition);
     let mut decided: HashMap<&str, NodeFate> = HashMap::new();

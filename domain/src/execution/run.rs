@@ -28,6 +28,9 @@ pub struct Run {
     pub status: Option<ExecutionStatus>,
     /// When it started.
     pub started_at: Option<DateTime<Utc>>,
+    /// When it last began running: its start, or its last retry (the
+    /// workflow's execution timeout counts from here).
+    pub running_since: Option<DateTime<Utc>>,
     /// Every step seen so far, by node id.
     pub steps: BTreeMap<String, RunStep>,
     /// Events folded (the aggregate's version).
@@ -89,6 +92,7 @@ impl Run {
                 self.trigger = Some(trigger.clone());
                 self.status = Some(ExecutionStatus::Running);
                 self.started_at = Some(at);
+                self.running_since = Some(at);
             }
             ExecutionEvent::StepScheduled { node_id } => {
                 self.steps.insert(node_id.clone(), RunStep::scheduled(at));
@@ -153,6 +157,7 @@ impl Run {
                 ..
             } => {
                 self.status = Some(ExecutionStatus::Running);
+                self.running_since = Some(at);
                 self.workflow_version = *workflow_version;
                 for node_id in reset {
                     self.steps.remove(node_id);

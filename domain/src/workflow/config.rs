@@ -68,6 +68,13 @@ pub(super) fn check(node: &Node) -> Result<(), DefinitionError> {
     })?;
     check_fields(node.node_type, config).map_err(invalid)?;
     crate::execution::RetryPolicy::parse(config.get("retry")).map_err(invalid)?;
+    // A `wait_for_signal` node's timeout is how long it waits (checked
+    // above); any other node's is how long one attempt may take.
+    if node.node_type != NodeType::WaitForSignal {
+        if let Some(timeout) = config.get("timeout").filter(|t| !t.is_null()) {
+            duration_field("timeout", timeout).map_err(invalid)?;
+        }
+    }
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::execution::ExecutionStatus;
 use crate::ids::WorkflowId;
 
-use super::{parse, validate, DefinitionError, Schedule};
+use super::{parse, validate, DefinitionError, Schedule, WorkflowSettings};
 
 /// The most nodes one workflow may have.
 pub const MAX_NODES: usize = 500;
@@ -32,6 +32,9 @@ pub struct WorkflowDefinition {
     /// What starts the workflow.
     #[serde(default)]
     pub trigger: Trigger,
+    /// Run-wide settings: concurrency limit and execution timeout.
+    #[serde(default, skip_serializing_if = "WorkflowSettings::is_empty")]
+    pub settings: WorkflowSettings,
 }
 
 /// One step of a workflow.

@@ -19,6 +19,12 @@ pub enum DefinitionError {
         /// The missing field.
         field: &'static str,
     },
+    /// The run-wide `settings` are invalid.
+    #[error("{problem}")]
+    InvalidSettings {
+        /// What is wrong, naming the field.
+        problem: String,
+    },
     /// A field holds the wrong kind of JSON value.
     #[error("{path} must be {expected} (found {found})")]
     WrongType {

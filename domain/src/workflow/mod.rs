@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod parse;
 mod schedule;
+mod settings;
 mod validate;
 mod webhook;
 
@@ -45,6 +46,7 @@ pub use definition::{
 pub use error::{DefinitionError, WorkflowError};
 pub use events::WorkflowEvent;
 pub use schedule::{Schedule, SkippedRuns, Ticks};
+pub use settings::{WorkflowSettings, MAX_CONCURRENCY};
 pub use webhook::{
     WebhookSecret, WebhookTrigger, WebhookTriggerId, DEFAULT_WEBHOOK_GRACE_SECONDS,
     MAX_WEBHOOK_GRACE_SECONDS, MAX_WEBHOOK_SECRETS,

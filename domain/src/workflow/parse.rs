@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::{
     CatchUp, CompletionStatus, DefinitionError, Edge, Node, NodeType, Trigger, WorkflowDefinition,
+    WorkflowSettings,
 };
 use crate::ids::WorkflowId;
 
@@ -37,10 +38,13 @@ pub(super) fn definition(raw: &Value) -> Result<WorkflowDefinition, DefinitionEr
         None | Some(Value::Null) => Trigger::Manual,
         Some(value) => trigger(value)?,
     };
+    let settings = WorkflowSettings::parse(object.get("settings"))
+        .map_err(|problem| DefinitionError::InvalidSettings { problem })?;
     Ok(WorkflowDefinition {
         nodes,
         edges,
         trigger,
+        settings,
     })
 }
 

@@ -19,6 +19,7 @@ fn small_definition() -> impl Strategy<Value = WorkflowDefinition> {
             }],
             edges: vec![],
             trigger: Trigger::Manual,
+            settings: Default::default(),
         };
         if chained {
             definition.nodes.push(Node {
@@ -103,6 +104,7 @@ fn event() -> impl Strategy<Value = WorkflowEvent> {
                 .map(|(from, to, when)| Edge { from, to, when })
                 .collect(),
             trigger,
+            settings: Default::default(),
         });
     prop_oneof![
         (strategies::uuid(), strategies::text(), strategies::text()).prop_map(

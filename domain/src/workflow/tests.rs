@@ -24,6 +24,7 @@ pub(super) fn definition(tag: &str) -> WorkflowDefinition {
         }],
         edges: vec![],
         trigger: Trigger::Manual,
+        settings: Default::default(),
     }
 }
 
@@ -141,6 +142,7 @@ fn create_rejects_bad_names_descriptions_and_definitions() {
                 nodes: vec![],
                 edges: vec![],
                 trigger: Trigger::Manual,
+                settings: Default::default(),
             },
         },
         "invalid workflow definition: a workflow needs at least one node; add a node to 'nodes'",
