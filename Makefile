@@ -49,7 +49,8 @@ lint:
 ## (the Kafka lag scenario uses the throwaway in-memory broker of `make test`)
 bench:
 	@export JOBSPRINT_KAFKA_STORAGE=memory JOBSPRINT_KAFKA_PORT=$${JOBSPRINT_TEST_KAFKA_PORT:-9192}; \
-	$(SERVICES); $(CARGO) run --release --locked --bin jobsprint-bench -- $(BENCH_ARGS)
+	$(SERVICES); $(CARGO) build --release --locked --bin jobsprint && \
+	$(CARGO) run --release --locked --bin jobsprint-bench -- $(BENCH_ARGS)
 
 ## bootstrap: the first tenant and admin of a fresh installation (EMAIL=..., TENANT=...)
 bootstrap:

@@ -56,6 +56,9 @@ struct Args {
     /// Small executions started at once in the engine scenario.
     #[arg(long, default_value_t = 500)]
     engine_burst: usize,
+    /// The `jobsprint` binary whose idle engine is measured.
+    #[arg(long, default_value = "target/release/jobsprint")]
+    engine_binary: std::path::PathBuf,
     /// Seconds the idle engine is watched.
     #[arg(long, default_value_t = 10)]
     idle_seconds: u64,
@@ -105,15 +108,16 @@ async fn main() -> anyhow::Result<()> {
         None => eprintln!("bench: KAFKA_BROKERS unset: no lag measurement via Kafka"),
     }
     eprintln!("bench: execution engine");
-    rows.extend(
-        engine::run(
-            &pool,
-            args.engine_runs,
-            args.engine_burst,
-            args.idle_seconds,
-        )
-        .await?,
-    );
+    rows.extend(engine::run(&pool, args.engine_runs, args.engine_burst).await?);
+    if args.engine_binary.exists() {
+        let url = setup::bench_url(&args.database_url);
+        rows.push(engine::idle(&pool, &args.engine_binary, &url, args.idle_seconds).await?);
+    } else {
+        eprintln!(
+            "bench: {} missing (build it with `cargo build --release --bin jobsprint`): no idle measurement",
+            args.engine_binary.display()
+        );
+    }
     print_table(&rows);
     Ok(())
 }

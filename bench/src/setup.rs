@@ -34,3 +34,13 @@ pub async fn fresh_database(url: &str, clients: usize) -> anyhow::Result<PgPool>
         .await?;
     Ok(pool)
 }
+
+/// `url` pointing at the benchmark's database instead of its own.
+pub fn bench_url(url: &str) -> String {
+    let (server, rest) = url.rsplit_once('/').unwrap_or((url, ""));
+    let query = rest
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    format!("{server}/{DATABASE}{query}")
+}
