@@ -197,3 +197,28 @@ async fn a_failed_execution_is_a_dead_letter_until_it_is_retried(pool: PgPool) {
         "{letters}"
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn only_admins_let_their_tenants_steps_reach_private_networks(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    const SET: &str = "mutation($allow: Boolean!) {
+      setTenantEgressPolicy(input: {allowPrivateNetworks: $allow}) { id version } }";
+    let user = app.user_token(&app.tenant, Role::User).await;
+    let refused = app.gql_as(Some(&user), SET, json!({"allow": true})).await;
+    assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
+    let set = app.gql(SET, json!({"allow": true})).await;
+    assert!(set["errors"].is_null(), "{set}");
+    let tenant = TenantId(app.tenant.tenant_id.parse().unwrap());
+    assert!(
+        commands::identity::egress::allows_private_networks(&app.pool, tenant)
+            .await
+            .unwrap()
+    );
+    let unset = app.gql(SET, json!({"allow": false})).await;
+    assert!(unset["errors"].is_null(), "{unset}");
+    assert!(
+        !commands::identity::egress::allows_private_networks(&app.pool, tenant)
+            .await
+            .unwrap()
+    );
+}

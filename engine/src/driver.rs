@@ -216,6 +216,7 @@ impl Driver<'_> {
         let mut context = self.run.expression_context();
         context["execution"] = json!({
             "id": self.claim.execution_id,
+            "tenant_id": self.claim.tenant_id,
             "workflow_id": self.claim.workflow_id,
             "workflow_version": self.run.workflow_version,
             "attempt": attempt,

@@ -301,3 +301,38 @@ async fn a_signal_resumes_a_waiting_step_and_cancel_stops_pending_steps(pool: Pg
     assert!(!run.steps.contains_key("after"));
     h.stop().await;
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_tenant_that_allows_private_networks_reaches_them(pool: PgPool) {
+    let mut config = test_config();
+    config.nodes.egress = egress::EgressPolicy::default();
+    let mut h = Harness::start(pool, 1, config).await;
+    let stub = Stub::default();
+    stub.script("internal", vec![(200, json!({"inside": true}), vec![])]);
+    let base = stub.serve().await;
+    // What `setTenantEgressPolicy` records for the tenant.
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         VALUES ('Tenant', $1, 1, 'TenantEgressPolicySet', '1', $2, $3)",
+    )
+    .bind(h.ctx.tenant_id.to_string())
+    .bind(json!({"TenantEgressPolicySet": {"allow_private_networks": true}}))
+    .bind(json!({"tenant_id": h.ctx.tenant_id.to_string(), "actor": "test"}))
+    .execute(&h.pool)
+    .await
+    .unwrap();
+    let workflow = h
+        .workflow(json!({"nodes": [{"id": "call", "type": "http", "config": {"url": format!("{base}/internal")}}]}))
+        .await;
+    let id = h.start_execution(workflow, json!({})).await;
+    let run = h.finished(id, LIMIT).await;
+    assert_eq!(
+        run.status,
+        Some(ExecutionStatus::Completed),
+        "{:?}",
+        run.steps["call"].error
+    );
+    assert_eq!(stub.hits("internal"), 1);
+    h.stop().await;
+}

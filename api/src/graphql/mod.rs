@@ -18,6 +18,7 @@ mod paging;
 mod projection_admin;
 mod result;
 mod scalars;
+mod tenant_settings;
 mod workflows;
 mod workflows_query;
 
@@ -63,6 +64,7 @@ pub struct Mutation(
     executions::ExecutionMutation,
     identity::IdentityMutation,
     projection_admin::ProjectionAdminMutation,
+    tenant_settings::TenantSettingsMutation,
 );
 
 /// The root subscription type (over WebSocket at `/graphql/ws`).

@@ -9,6 +9,7 @@ mod accounts;
 mod authenticate;
 mod bootstrap;
 mod directory;
+pub mod egress;
 mod sessions;
 mod tokens;
 

@@ -91,6 +91,11 @@ impl fmt::Debug for Access {
 }
 
 impl Access {
+    /// The database the write side reads.
+    pub(super) fn pool(&self) -> &sqlx::PgPool {
+        self.commands.pool()
+    }
+
     pub(super) fn new(commands: Arc<Commands>, clock: Clock, breakers: Breakers) -> Access {
         Access {
             commands,

@@ -15,6 +15,7 @@ mod access;
 mod ai;
 mod code;
 mod credentials;
+mod egress_policy;
 mod http;
 mod integration;
 mod smtp;
@@ -77,6 +78,8 @@ pub struct Nodes {
     expressions: Mutex<HashMap<String, Expression>>,
     /// What `ai` and `integration` nodes need; without it they fail.
     integrations: Option<access::Access>,
+    /// Tenants' egress policies, briefly cached.
+    tenant_policies: egress_policy::TenantPolicies,
 }
 
 impl Nodes {
@@ -86,6 +89,7 @@ impl Nodes {
             settings,
             http: egress::Client::new(),
             expressions: Mutex::new(HashMap::new()),
+            tenant_policies: egress_policy::TenantPolicies::default(),
             integrations: None,
         }
     }
@@ -154,7 +158,8 @@ impl Nodes {
             }
             NodeType::Http => {
                 let config = render(node, context)?;
-                http::run(&self.http, &self.settings.egress, &config, key).await
+                let policy = self.egress_policy(context).await;
+                http::run(&self.http, &policy, &config, key).await
             }
             NodeType::Code => code::run(node, context, &self.settings.code).await,
             NodeType::Ai | NodeType::Integration => {
@@ -165,7 +170,7 @@ impl Nodes {
                     )));
                 };
                 let config = render(node, context)?;
-                let policy = &self.settings.egress;
+                let policy = &self.egress_policy(context).await;
                 if node.node_type == NodeType::Ai {
                     ai::run(access, &self.http, policy, &config, context, key).await
                 } else {
@@ -177,6 +182,23 @@ impl Nodes {
                 node.node_type
             ))),
         }
+    }
+
+    /// The SSRF guard for the execution's tenant: the process's policy,
+    /// with private networks allowed when the tenant allows them
+    /// (`setTenantEgressPolicy`; read at most every few seconds).
+    async fn egress_policy(&self, context: &Value) -> egress::EgressPolicy {
+        let mut policy = self.settings.egress.clone();
+        let tenant = context["execution"]["tenant_id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .map(domain::ids::TenantId);
+        if let (false, Some(tenant), Some(access)) =
+            (policy.allow_private, tenant, &self.integrations)
+        {
+            policy.allow_private = self.tenant_policies.allows(access.pool(), tenant).await;
+        }
+        policy
     }
 
     fn evaluate(&self, node: &Node, context: &Value) -> Result<Value, NodeFailure> {

@@ -24,6 +24,12 @@ pub enum TenantCommand {
         /// 1 to 200 characters after trimming.
         name: String,
     },
+    /// Allow or refuse the tenant's steps reaching private networks; the
+    /// current setting is a no-op.
+    SetEgressPolicy {
+        /// Whether private networks are allowed.
+        allow_private_networks: bool,
+    },
 }
 
 impl Tenant {
@@ -47,6 +53,16 @@ impl Tenant {
                 Ok(vec![TenantEvent::TenantCreated {
                     tenant_id: command.tenant_id,
                     name,
+                }])
+            }
+            TenantCommand::SetEgressPolicy {
+                allow_private_networks,
+            } => {
+                if allow_private_networks == self.allow_private_networks {
+                    return Ok(vec![]);
+                }
+                Ok(vec![TenantEvent::TenantEgressPolicySet {
+                    allow_private_networks,
                 }])
             }
             TenantCommand::Rename { name } => {

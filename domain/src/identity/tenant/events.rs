@@ -23,6 +23,13 @@ pub enum TenantEvent {
         /// The new name (trimmed).
         to: String,
     },
+    /// Whether the tenant's `http` (and integration) steps may reach
+    /// loopback, private and link-local addresses changed.
+    TenantEgressPolicySet {
+        /// True: private networks allowed (cloud metadata host names stay
+        /// refused); false: the SSRF guard refuses them.
+        allow_private_networks: bool,
+    },
 }
 
 impl DomainEvent for TenantEvent {
@@ -30,6 +37,7 @@ impl DomainEvent for TenantEvent {
         match self {
             TenantEvent::TenantCreated { .. } => "TenantCreated",
             TenantEvent::TenantRenamed { .. } => "TenantRenamed",
+            TenantEvent::TenantEgressPolicySet { .. } => "TenantEgressPolicySet",
         }
         .to_owned()
     }

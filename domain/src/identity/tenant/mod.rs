@@ -27,6 +27,7 @@ use crate::ids::TenantId;
 pub struct Tenant {
     tenant_id: Option<TenantId>,
     name: String,
+    allow_private_networks: bool,
     version: u64,
 }
 
@@ -49,6 +50,11 @@ impl Tenant {
     /// The display name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether the tenant's steps may reach private networks.
+    pub fn allows_private_networks(&self) -> bool {
+        self.allow_private_networks
     }
 }
 
@@ -78,6 +84,9 @@ impl Aggregate for Tenant {
                 self.name = name;
             }
             TenantEvent::TenantRenamed { to, .. } => self.name = to,
+            TenantEvent::TenantEgressPolicySet {
+                allow_private_networks,
+            } => self.allow_private_networks = allow_private_networks,
         }
         self.version += 1;
     }

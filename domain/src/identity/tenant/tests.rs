@@ -115,3 +115,27 @@ fn a_stale_expected_version_is_a_conflict() {
         .when(cmd(create("Acme")).expecting(Some(0)))
         .then_expect_events(created());
 }
+
+#[test]
+fn the_egress_policy_is_recorded_when_it_changes_only() {
+    let allow = |allow| TenantCommand::SetEgressPolicy {
+        allow_private_networks: allow,
+    };
+    let allowed = TenantEvent::TenantEgressPolicySet {
+        allow_private_networks: true,
+    };
+    Given::with(())
+        .given(created())
+        .when(cmd(allow(true)))
+        .then_expect_events(vec![allowed.clone()]);
+    Given::with(())
+        .given(created())
+        .when(cmd(allow(false)))
+        .then_expect_events(vec![]);
+    let state: Tenant = replay([created(), vec![allowed.clone()]].concat());
+    assert!(state.allows_private_networks());
+    Given::with(())
+        .given([created(), vec![allowed]].concat())
+        .when(cmd(allow(true)))
+        .then_expect_events(vec![]);
+}
