@@ -24,13 +24,49 @@ pub enum ExprError {
         message: String,
     },
     /// The expression produced more outputs than the caller allowed (see
-    /// [`crate::Expression::eval_all`]); jq programs such as `repeat(1)` never stop on their own.
+    /// [`crate::Expression::eval_all`]); jq programs such as `range(infinite)` never stop on
+    /// their own.
     #[error("expression `{expression}` produced more than {limit} outputs")]
     TooManyOutputs {
         /// The source text of the expression.
         expression: String,
         /// The cap that was exceeded.
         limit: usize,
+    },
+    /// The evaluation ran past [`crate::EvalLimits::time`] and was stopped (or, if it was stuck
+    /// in a long native operation, abandoned: see [`crate::abandoned_threads`]).
+    #[error("expression `{expression}` was stopped after {limit:?}: it ran too long")]
+    TimeLimit {
+        /// The source text of the expression that was running.
+        expression: String,
+        /// The time limit.
+        limit: std::time::Duration,
+    },
+    /// The evaluation took more than [`crate::EvalLimits::max_steps`] interpreter steps.
+    #[error("expression `{expression}` was stopped after {limit} steps: it does too much work")]
+    StepLimit {
+        /// The source text of the expression.
+        expression: String,
+        /// The step limit.
+        limit: usize,
+    },
+    /// The outputs are larger than [`crate::EvalLimits::max_output_bytes`] as JSON.
+    #[error("the result of expression `{expression}` is larger than {limit} bytes")]
+    OutputTooLarge {
+        /// The source text of the expression.
+        expression: String,
+        /// The size limit, in bytes.
+        limit: usize,
+    },
+    /// The evaluation hit another resource limit: a value longer than
+    /// [`crate::EvalLimits::max_length`], nested too deeply, or an operation that would cost
+    /// too much (e.g. `indices` over two huge arrays).
+    #[error("expression `{expression}` was stopped: {message}")]
+    ResourceLimit {
+        /// The source text of the expression.
+        expression: String,
+        /// Which limit, and by how much.
+        message: String,
     },
     /// A template string is malformed, e.g. it has an unclosed `{{`.
     #[error("invalid template: {problem}")]

@@ -13,9 +13,11 @@
 //!   backslashes and a template, 2n+1 give n backslashes and a literal `{{`). A lone `}}` is
 //!   just text.
 
+use jaq_json::Val;
 use serde_json::Value;
 
-use crate::{ExprError, Expression};
+use crate::convert::to_jaq;
+use crate::{job, EvalLimits, ExprError, Expression};
 
 /// One string of a config, parsed and with its expressions compiled.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,24 +129,68 @@ impl Template {
         })
     }
 
-    /// Renders the template against `context`: the raw value for a whole-value template,
-    /// a string otherwise (see the module documentation).
+    /// Renders the template against `context` under the default [`EvalLimits`]: the raw value
+    /// for a whole-value template, a string otherwise (see the module documentation).
     pub fn render(&self, context: &Value) -> Result<Value, ExprError> {
-        if self.whole_value {
-            if let Some(expr) = self.expressions().next() {
-                return expr.eval(context);
-            }
-        }
-        self.render_string(context).map(Value::String)
+        self.render_with(context, &EvalLimits::default())
     }
 
-    /// Renders the template to text, even if it is a single `{{ }}`.
+    /// Renders the template against `context`; all its expressions together run under
+    /// `limits` (as one evaluation, see [`Expression::eval_with`], which this blocks like).
+    pub fn render_with(&self, context: &Value, limits: &EvalLimits) -> Result<Value, ExprError> {
+        if self.is_literal() {
+            return Ok(Value::String(self.literal_text()));
+        }
+        let (template, context) = (self.clone(), context.clone());
+        let max_bytes = limits.max_output_bytes;
+        job::run_blocking(limits, &self.source, move || {
+            template.render_here(&to_jaq(&context), max_bytes)
+        })
+    }
+
+    /// Renders the template to text, even if it is a single `{{ }}`, under the default limits.
     pub fn render_string(&self, context: &Value) -> Result<String, ExprError> {
+        if self.is_literal() {
+            return Ok(self.literal_text());
+        }
+        let (template, context) = (self.clone(), context.clone());
+        let max_bytes = EvalLimits::default().max_output_bytes;
+        job::run_blocking(&EvalLimits::default(), &self.source, move || {
+            template.render_string_here(&to_jaq(&context), max_bytes)
+        })
+    }
+
+    /// The text of a template without expressions.
+    fn literal_text(&self) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            if let Part::Text(text) = part {
+                out.push_str(text);
+            }
+        }
+        out
+    }
+
+    /// [`Template::render_with`] on the current evaluator thread, within its job's budget.
+    pub(crate) fn render_here(&self, input: &Val, max_bytes: usize) -> Result<Value, ExprError> {
+        if self.whole_value {
+            if let Some(expr) = self.expressions().next() {
+                let (mut values, _) = expr.run_here(input, 1, false, max_bytes)?;
+                return Ok(values.pop().unwrap_or(Value::Null));
+            }
+        }
+        self.render_string_here(input, max_bytes).map(Value::String)
+    }
+
+    fn render_string_here(&self, input: &Val, max_bytes: usize) -> Result<String, ExprError> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
-                Part::Expr(expr) => push_as_text(&mut out, &expr.eval(context)?),
+                Part::Expr(expr) => {
+                    let (mut values, _) = expr.run_here(input, 1, false, max_bytes)?;
+                    push_as_text(&mut out, &values.pop().unwrap_or(Value::Null));
+                }
             }
         }
         Ok(out)

@@ -1,15 +1,19 @@
 //! Templates across a whole JSON config: every string in it may hold `{{ }}` templates.
 
+use std::sync::Arc;
+
+use jaq_json::Val;
 use serde_json::{Map, Value};
 
-use crate::{ExprError, Template};
+use crate::convert::to_jaq;
+use crate::{job, EvalLimits, ExprError, Template};
 
 /// A node config (any JSON value) with every template string parsed and compiled, ready to
 /// be rendered many times. Object keys are not templated; numbers, booleans and `null` are
 /// kept as they are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValueTemplate {
-    node: Node,
+    node: Arc<Node>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +31,7 @@ impl ValueTemplate {
     /// `config` itself is that string).
     pub fn compile(config: &Value) -> Result<ValueTemplate, ExprError> {
         Ok(ValueTemplate {
-            node: compile_node(config)?,
+            node: Arc::new(compile_node(config)?),
         })
     }
 
@@ -38,9 +42,42 @@ impl ValueTemplate {
         out
     }
 
-    /// Renders the config against `context` (see [`crate::render`]).
+    /// Renders the config against `context` (see [`crate::render`]) under the default
+    /// [`EvalLimits`].
     pub fn render(&self, context: &Value) -> Result<Value, ExprError> {
-        render_node(&self.node, context)
+        self.render_with(context, &EvalLimits::default())
+    }
+
+    /// Renders the config against `context`; all its templates together run under `limits`,
+    /// as one evaluation (see [`crate::Expression::eval_with`], which this blocks like).
+    pub fn render_with(&self, context: &Value, limits: &EvalLimits) -> Result<Value, ExprError> {
+        if let Node::Literal(value) = &*self.node {
+            return Ok(value.clone());
+        }
+        job::run_blocking(limits, "(node config)", self.work(context, limits))
+    }
+
+    /// [`ValueTemplate::render_with`] for async callers: waits without blocking a thread.
+    /// Needs a Tokio runtime with the time driver enabled.
+    pub async fn render_async(
+        &self,
+        context: &Value,
+        limits: &EvalLimits,
+    ) -> Result<Value, ExprError> {
+        if let Node::Literal(value) = &*self.node {
+            return Ok(value.clone());
+        }
+        job::run_async(limits, "(node config)", self.work(context, limits)).await
+    }
+
+    fn work(
+        &self,
+        context: &Value,
+        limits: &EvalLimits,
+    ) -> impl FnOnce() -> Result<Value, ExprError> + Send + 'static {
+        let (node, context) = (Arc::clone(&self.node), context.clone());
+        let max_bytes = limits.max_output_bytes;
+        move || render_node(&node, &to_jaq(&context), max_bytes)
     }
 }
 
@@ -111,21 +148,25 @@ fn collect_templates<'a>(node: &'a Node, out: &mut Vec<&'a Template>) {
     }
 }
 
-fn render_node(node: &Node, context: &Value) -> Result<Value, ExprError> {
+/// Renders on the current evaluator thread, within its job's budget.
+fn render_node(node: &Node, input: &Val, max_bytes: usize) -> Result<Value, ExprError> {
     Ok(match node {
         Node::Literal(value) => value.clone(),
-        Node::String(template) => template.render(context)?,
+        Node::String(template) => template.render_here(input, max_bytes)?,
         Node::Array(items) => Value::Array(
             items
                 .iter()
                 .enumerate()
-                .map(|(i, n)| render_node(n, context).map_err(|e| e.at(&i.to_string())))
+                .map(|(i, n)| render_node(n, input, max_bytes).map_err(|e| e.at(&i.to_string())))
                 .collect::<Result<_, _>>()?,
         ),
         Node::Object(fields) => {
             let mut map = Map::with_capacity(fields.len());
             for (k, n) in fields {
-                map.insert(k.clone(), render_node(n, context).map_err(|e| e.at(k))?);
+                map.insert(
+                    k.clone(),
+                    render_node(n, input, max_bytes).map_err(|e| e.at(k))?,
+                );
             }
             Value::Object(map)
         }
