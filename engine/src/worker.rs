@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use commands::Commands;
-use projections::projector::{Projector, ProjectorConfig};
+use projections::projector::{Projection, Projector, ProjectorConfig};
 use projections::source::StoreSource;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
@@ -110,7 +110,7 @@ impl Engine {
         listener.listen(WAKE_CHANNEL).await?;
         let (stop, stopped) = watch::channel(false);
         let mut background = JoinSet::new();
-        spawn_intake(&mut background, &shared.pool, &stopped);
+        spawn_projection(&mut background, &shared.pool, EngineIntake, &stopped);
         spawn_triggers(&mut background, shared, &stopped);
         spawn_renewal(&mut background, shared.clone(), &stopped);
         let mut drives = JoinSet::new();
@@ -241,8 +241,16 @@ async fn drive_and_release(shared: Arc<Shared>, mut claim: Claim) {
     }
 }
 
-fn spawn_intake(tasks: &mut JoinSet<()>, pool: &PgPool, stopped: &watch::Receiver<bool>) {
-    let projector = Projector::new(pool.clone(), EngineIntake, ProjectorConfig::default());
+/// Runs `projection` on the store source until `stopped` (the engine's
+/// own projections read the store directly, never Kafka: they must see a
+/// commit within milliseconds, and they run where the engine runs).
+pub(crate) fn spawn_projection<P: Projection>(
+    tasks: &mut JoinSet<()>,
+    pool: &PgPool,
+    projection: P,
+    stopped: &watch::Receiver<bool>,
+) {
+    let projector = Projector::new(pool.clone(), projection, ProjectorConfig::default());
     let source = StoreSource::new(pool.clone());
     let mut stopped = stopped.clone();
     tasks.spawn(async move {
@@ -250,7 +258,7 @@ fn spawn_intake(tasks: &mut JoinSet<()>, pool: &PgPool, stopped: &watch::Receive
             let _ = stopped.wait_for(|stop| *stop).await;
         };
         if let Err(err) = projector.run(source, shutdown).await {
-            tracing::error!(error = %err, "engine intake ended");
+            tracing::error!(projection = P::NAME, error = %err, "engine projection ended");
         }
     });
 }

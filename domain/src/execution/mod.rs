@@ -17,6 +17,8 @@ mod status;
 mod steps;
 
 #[cfg(test)]
+mod plan_limit_tests;
+#[cfg(test)]
 mod plan_tests;
 #[cfg(test)]
 mod proptests;

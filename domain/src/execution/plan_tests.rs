@@ -8,19 +8,19 @@ use super::{plan, Action, ExecutionEvent, ExecutionTrigger, RetryDecision, Retry
 use crate::ids::{TenantId, WorkflowId};
 use crate::workflow::WorkflowDefinition;
 
-fn t(seconds: i64) -> DateTime<Utc> {
+pub(super) fn t(seconds: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + seconds, 0).unwrap()
 }
 
-fn definition(nodes: Value, edges: Value) -> WorkflowDefinition {
+pub(super) fn definition(nodes: Value, edges: Value) -> WorkflowDefinition {
     WorkflowDefinition::parse(&json!({"nodes": nodes, "edges": edges})).unwrap()
 }
 
-fn transform(id: &str) -> Value {
+pub(super) fn transform(id: &str) -> Value {
     json!({"id": id, "type": "transform", "config": {"expression": "."}})
 }
 
-fn started() -> ExecutionEvent {
+pub(super) fn started() -> ExecutionEvent {
     ExecutionEvent::ExecutionStarted {
         tenant_id: TenantId::DEFAULT,
         workflow_id: WorkflowId::new_v7(),
@@ -31,13 +31,13 @@ fn started() -> ExecutionEvent {
     }
 }
 
-fn scheduled(node: &str) -> ExecutionEvent {
+pub(super) fn scheduled(node: &str) -> ExecutionEvent {
     ExecutionEvent::StepScheduled {
         node_id: node.into(),
     }
 }
 
-fn attempt(node: &str, attempt: u32) -> ExecutionEvent {
+pub(super) fn attempt(node: &str, attempt: u32) -> ExecutionEvent {
     ExecutionEvent::StepAttemptStarted {
         node_id: node.into(),
         attempt,
@@ -62,7 +62,7 @@ fn failed(node: &str, attempt: u32, retryable: bool) -> ExecutionEvent {
 }
 
 /// Folds `events`, each recorded one second after the previous.
-fn run(events: &[ExecutionEvent]) -> Run {
+pub(super) fn run(events: &[ExecutionEvent]) -> Run {
     Run::from_events(events.iter().zip(0..).map(|(e, i)| (e, t(i))))
 }
 
@@ -70,11 +70,15 @@ fn done(node: &str, output: Value) -> Vec<ExecutionEvent> {
     vec![scheduled(node), attempt(node, 1), completed(node, output)]
 }
 
-fn actions(def: &WorkflowDefinition, events: &[ExecutionEvent], now: i64) -> Vec<Action> {
+pub(super) fn actions(
+    def: &WorkflowDefinition,
+    events: &[ExecutionEvent],
+    now: i64,
+) -> Vec<Action> {
     plan(def, &run(events), t(now)).actions
 }
 
-fn schedule(node: &str) -> Action {
+pub(super) fn schedule(node: &str) -> Action {
     Action::Schedule {
         node_id: node.into(),
     }
@@ -376,61 +380,4 @@ fn a_batch_records_a_steps_outcome_and_what_follows_in_one_write() {
         },
         "commands must not start an execution or contain another batch",
     );
-}
-
-#[test]
-fn a_run_past_its_workflow_timeout_times_out_and_a_retry_restarts_the_clock() {
-    let def = WorkflowDefinition::parse(&json!({
-        "nodes": [{"id": "wait", "type": "delay", "config": {"duration": "1h"}}],
-        "settings": {"timeout": "10m"}
-    }))
-    .unwrap();
-    let events = [started(), scheduled("wait"), attempt("wait", 1)];
-    let early = plan(&def, &run(&events), t(60));
-    assert_eq!(early.actions, vec![]);
-    assert_eq!(
-        early.wake_at,
-        Some(t(600)),
-        "the deadline comes before the timer"
-    );
-    assert_eq!(actions(&def, &events, 600), vec![Action::TimeOut]);
-    let retried = [
-        events.to_vec(),
-        vec![
-            ExecutionEvent::ExecutionTimedOut,
-            ExecutionEvent::ExecutionRetried {
-                from_node: "wait".into(),
-                workflow_version: 1,
-                reset: vec!["wait".into()],
-            },
-        ],
-    ]
-    .concat();
-    // Retried at t(4): ten minutes from then.
-    assert_eq!(
-        actions(&def, &retried, 600),
-        vec![schedule("wait")],
-        "a retry runs for a new timeout"
-    );
-    assert_eq!(actions(&def, &retried, 604), vec![Action::TimeOut]);
-}
-
-#[test]
-fn settings_are_validated() {
-    let bad = |settings: Value| {
-        WorkflowDefinition::parse(&json!({"nodes": [transform("a")], "settings": settings}))
-            .unwrap_err()
-            .to_string()
-    };
-    assert!(
-        bad(json!({"concurrency": 0})).contains("'settings.concurrency' must be an integer from 1")
-    );
-    assert!(bad(json!({"timeout": "soon"})).contains("'settings.timeout'"));
-    assert!(bad(json!({"paralel": 2})).contains("unknown field 'paralel'"));
-    let ok = WorkflowDefinition::parse(
-        &json!({"nodes": [transform("a")], "settings": {"concurrency": 3}}),
-    )
-    .unwrap();
-    assert_eq!(ok.settings.concurrency, Some(3));
-    assert_eq!(ok.to_json()["settings"], json!({"concurrency": 3}));
 }

@@ -27,8 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use commands::Commands;
-use projections::projector::{Projector, ProjectorConfig};
-use projections::source::StoreSource;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::{watch, Notify};
@@ -121,7 +119,7 @@ pub async fn run_with(
     let schedules = Arc::new(Notify::new());
     let outbox = Arc::new(Notify::new());
     let mut tasks = JoinSet::new();
-    spawn_projection(&mut tasks, &shared.pool, &stopped);
+    crate::worker::spawn_projection(&mut tasks, &shared.pool, TriggersProjection, &stopped);
     tasks.spawn(scheduler::run_loop(
         shared.clone(),
         schedules.clone(),
@@ -155,20 +153,6 @@ pub async fn run_with(
     while tasks.join_next().await.is_some() {}
     tracing::info!(owner = %shared.owner, "triggers stopped");
     Ok(())
-}
-
-fn spawn_projection(tasks: &mut JoinSet<()>, pool: &PgPool, stopped: &watch::Receiver<bool>) {
-    let projector = Projector::new(pool.clone(), TriggersProjection, ProjectorConfig::default());
-    let source = StoreSource::new(pool.clone());
-    let mut stopped = stopped.clone();
-    tasks.spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        };
-        if let Err(err) = projector.run(source, shutdown).await {
-            tracing::error!(error = %err, "trigger projection ended");
-        }
-    });
 }
 
 /// Sleeps until `due` on `clock` (at most `idle_poll`), a wake-up, the
