@@ -34,6 +34,23 @@ impl Clock {
         self.moved.notify_waiters();
     }
 
+    /// How long to sleep until `due` (at least a millisecond, at most
+    /// `at_most`; `at_most` when nothing is due).
+    pub fn sleep_until(
+        &self,
+        due: Option<DateTime<Utc>>,
+        at_most: std::time::Duration,
+    ) -> std::time::Duration {
+        match due {
+            Some(due) => (due - self.now())
+                .to_std()
+                .unwrap_or_default()
+                .max(std::time::Duration::from_millis(1))
+                .min(at_most),
+            None => at_most,
+        }
+    }
+
     /// Resolves when the clock is moved forward.
     pub async fn moved(&self) {
         self.moved.notified().await;

@@ -180,12 +180,7 @@ impl Engine {
         let shared = &self.shared;
         let poll = shared.config.idle_poll;
         match queue::next_due(&shared.pool).await {
-            Ok(Some(due)) => (due - shared.clock.now())
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-                .max(Duration::from_millis(1))
-                .min(poll),
-            Ok(None) => poll,
+            Ok(due) => shared.clock.sleep_until(due, poll),
             Err(err) => {
                 tracing::warn!(error = %err, "engine: cannot read the next due time");
                 Duration::from_secs(1).min(poll)

@@ -165,12 +165,7 @@ pub(crate) async fn pause(
 ) -> bool {
     let poll = shared.config.idle_poll;
     let pause = match due {
-        Ok(Some(due)) => (due - shared.clock.now())
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-            .max(Duration::from_millis(1))
-            .min(poll),
-        Ok(None) => poll,
+        Ok(due) => shared.clock.sleep_until(due, poll),
         Err(err) => {
             tracing::warn!(error = %err, "triggers: cannot read the next due time");
             Duration::from_secs(1).min(poll)
