@@ -1,6 +1,8 @@
 //! The `EventStore` every framework commits through.
 //!
-//! Loading is cqrs-es's own snapshot store over our repository. Committing is
+//! Loading is cqrs-es's own snapshot store over our repository, with the
+//! domain's upcasters ([`AggregateUpcaster`]): the events after a snapshot
+//! (or all of them) are folded in their current version. Committing is
 //! ours: cqrs-es 0.5 builds a snapshot by applying the new events to the
 //! context's aggregate, but `EventSink::write` has already applied them
 //! during `handle`, so its snapshots fold every new event twice (a counter in
@@ -20,6 +22,7 @@ use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore};
 
 use crate::cache::{AggregateCache, Cached};
 use crate::store::{EventRepository, Snapshot};
+use crate::upcast::AggregateUpcaster;
 use crate::write_scope;
 
 /// An event store that snapshots every `every` events.
@@ -36,7 +39,8 @@ impl<A: Aggregate + Send + Sync + Clone> SnapshotStore<A> {
     pub fn new(repo: EventRepository, every: usize, cache: Arc<AggregateCache<A>>) -> Self {
         let every = every.max(1);
         Self {
-            loader: PersistedEventStore::new_snapshot_store(repo.clone(), every),
+            loader: PersistedEventStore::new_snapshot_store(repo.clone(), every)
+                .with_upcasters(vec![Box::new(AggregateUpcaster::of(A::TYPE))]),
             repo,
             every,
             cache,

@@ -17,6 +17,7 @@ pub mod reads;
 pub mod secrets;
 pub mod service;
 pub mod store;
+pub mod upcast;
 pub mod webhooks;
 pub mod workflows;
 mod write_scope;

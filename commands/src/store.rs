@@ -4,6 +4,10 @@
 //! `command_log` row of a command is written in the same statement as its
 //! events (a retried command id is recognised even after a crash) and so the
 //! global position of the last event comes back to the caller.
+//!
+//! Reads return events as stored, in their stored `event_version`: the
+//! event store that loads aggregates upcasts them
+//! ([`crate::upcast::AggregateUpcaster`], docs/adr/0014-event-upcasting.md).
 
 use std::sync::Arc;
 

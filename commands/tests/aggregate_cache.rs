@@ -35,7 +35,7 @@ async fn two_processes_and_a_workflow(pool: &PgPool) -> (Commands, Commands, Wor
 
 async fn stored_names(pool: &PgPool, id: WorkflowId) -> Vec<String> {
     sqlx::query_scalar(
-        "SELECT payload->'WorkflowRenamed'->>'to' FROM events
+        "SELECT payload->'WorkflowRenamed'->>'name' FROM events
           WHERE aggregate_id = $1 AND event_type = 'WorkflowRenamed' ORDER BY sequence",
     )
     .bind(id.to_string())

@@ -14,6 +14,7 @@
 //! - [`workflow`], [`integration`], [`execution`]: the three aggregates.
 //! - [`identity`]: the tenant, user, API token and session aggregates.
 //! - [`access`]: roles, scopes and the permissions they grant.
+//! - [`upcast`]: older stored event versions read as the current ones.
 
 pub mod access;
 pub mod command;
@@ -23,6 +24,7 @@ pub mod identity;
 pub mod ids;
 pub mod integration;
 pub mod metadata;
+pub mod upcast;
 pub mod workflow;
 
 mod digest;

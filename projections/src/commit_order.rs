@@ -5,6 +5,11 @@
 //! horizon has committed or rolled back, so nothing can later appear behind
 //! the cursor (shared NOTES.md, "Global order on PostgreSQL"). The relay and
 //! the projectors of later issues resume from a [`Cursor`].
+//!
+//! Events come back **as stored** (their stored `event_version` and
+//! payload): the hash-chain sealer and the audit export hash these bytes.
+//! Do not upcast here; [`crate::source::StoreSource`] and the other
+//! interpreting readers upcast after reading ([`crate::upcast`]).
 
 use sqlx::{PgPool, Row};
 

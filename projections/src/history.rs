@@ -1,5 +1,10 @@
 //! The raw, ordered history of one aggregate, as auditors and the `events`
 //! query see it.
+//!
+//! Raw means as stored: an event keeps the `event_version` and payload it
+//! was written with, never upcast (audit exports and hash chains hash these
+//! bytes). Readers that interpret events upcast them with
+//! [`crate::upcast`] (docs/adr/0014-event-upcasting.md).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;

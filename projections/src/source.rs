@@ -8,6 +8,10 @@
 //! continuity by aggregate sequence, so it needs nothing more. The store
 //! source also keeps the global commit order; a Kafka source keyed by
 //! aggregate id will keep only the per-aggregate order.
+//!
+//! Every source delivers events in their **current** version (upcast, see
+//! [`crate::upcast`]): a projection only reads the shapes the domain
+//! writes today, and a rebuild over old events sees them the same way.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +20,7 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 
 use crate::commit_order::{read_committed, CommittedEvent, Cursor};
+use crate::upcast::current_committed;
 
 /// The channel the `events` trigger notifies after every insert (a hint only).
 pub const EVENTS_CHANNEL: &str = "jobsprint_events";
@@ -65,7 +70,8 @@ pub trait EventSource: Send {
 }
 
 /// The event store read in commit order below the xmin horizon
-/// ([`read_committed`]), woken by `LISTEN jobsprint_events`. Notifications
+/// ([`read_committed`], raw), each event upcast to its current version
+/// before it is handed out, woken by `LISTEN jobsprint_events`. Notifications
 /// are hints that may never come: the `events` trigger lets one notifying
 /// transaction be in flight at a time (the others skip it), and a held
 /// transaction that rolls back or wrote no event sends none. So the source
@@ -198,7 +204,7 @@ impl EventSource for StoreSource {
                 self.after = last.cursor;
                 self.delivered_at = Some(Instant::now());
                 self.quick_pause = QUICK_FIRST;
-                return Ok(events);
+                return Ok(events.into_iter().map(current_committed).collect());
             }
             let Some(left) = self.poll.checked_sub(started.elapsed()) else {
                 return Ok(Vec::new());

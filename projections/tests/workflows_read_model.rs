@@ -6,6 +6,7 @@ mod support;
 use chrono::{DateTime, Utc};
 use domain::execution::{ExecutionEvent, ExecutionTrigger};
 use domain::ids::{TenantId, WorkflowId};
+use domain::upcast::current_version;
 use domain::workflow::{WorkflowDefinition, WorkflowEvent};
 use projections::checkpoint::ProjectionState;
 use projections::dead_letters::list_dead_letters;
@@ -29,7 +30,8 @@ fn definition(url: &str) -> WorkflowDefinition {
     .unwrap()
 }
 
-/// Appends workflow events to `id` from `sequence`; the last position.
+/// Appends workflow events (in the version the domain writes them) to `id`
+/// from `sequence`; the last position.
 async fn workflow_events(pool: &PgPool, id: Uuid, from: i64, events: &[WorkflowEvent]) -> i64 {
     let mut conn = pool.acquire().await.unwrap();
     let mut last = 0;
@@ -40,8 +42,9 @@ async fn workflow_events(pool: &PgPool, id: Uuid, from: i64, events: &[WorkflowE
             Value::String(name) => name.clone(),
             other => other.as_object().unwrap().keys().next().unwrap().clone(),
         };
-        let id = id.to_string();
-        last = insert(&mut conn, "Workflow", &id, sequence, &event_type, payload).await;
+        let (id, version) = (id.to_string(), current_version("Workflow", &event_type));
+        let stored = ("Workflow", id.as_str(), sequence, event_type.as_str());
+        last = insert_version(&mut conn, stored, &version, payload).await;
     }
     last
 }
@@ -131,8 +134,8 @@ async fn the_read_model_follows_a_workflow_through_its_life(pool: PgPool) {
                 definition: definition("https://example.com/v2"),
             },
             WorkflowEvent::WorkflowRenamed {
-                from: "Order sync".into(),
-                to: "Orders".into(),
+                previous_name: "Order sync".into(),
+                name: "Orders".into(),
             },
         ],
     )

@@ -4,7 +4,9 @@
 //! stay in one partition, in order; the value is the event's JSON payload,
 //! with the values of `*_hash` fields (password and token hashes) redacted
 //! as in the `events` query: a hash is not the secret, but offline guessing
-//! needs nothing more.
+//! needs nothing more. Records carry events in their current version
+//! (upcast, `projections::upcast`): `ce_type` and `jobsprint_event_version`
+//! name the version the payload has, whatever version the store holds.
 //!
 //! Everything here is pure, so the mapping both ways is tested without a
 //! broker.
@@ -12,6 +14,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use projections::commit_order::{CommittedEvent, Cursor};
 use projections::history::{redact_hashes, StoredEvent};
+use projections::upcast::current;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -47,7 +50,7 @@ pub mod header {
     pub const AGGREGATE_TYPE: &str = "jobsprint_aggregate_type";
     /// The event type as stored (`StepCompleted`).
     pub const EVENT_TYPE: &str = "jobsprint_event_type";
-    /// The event's schema version as stored (`1`).
+    /// The payload's schema version: the current one (`1`, `2`, …).
     pub const EVENT_VERSION: &str = "jobsprint_event_version";
     /// The id of the transaction that committed the event: with the
     /// position, the event's place in commit order.
@@ -77,9 +80,11 @@ pub fn event_type(aggregate_type: &str, event_type: &str, version: &str) -> Stri
     )
 }
 
-/// The record of one committed event.
+/// The record of one committed event, upcast to its current version (the
+/// relay reads raw events in tests and upcast ones from its source; both
+/// publish the same record).
 pub fn to_record(committed: &CommittedEvent) -> Record {
-    let event = &committed.event;
+    let event = &current(committed.event.clone());
     let tenant = metadata_str(&event.metadata, "tenant_id").unwrap_or_default();
     let mut headers = vec![
         (header::SPEC_VERSION, SPEC_VERSION.to_owned()),
@@ -127,8 +132,9 @@ pub fn to_record(committed: &CommittedEvent) -> Record {
 #[error("record is not a Jobsprint event: {0}")]
 pub struct RecordError(pub String);
 
-/// Reads a record back into the committed event it was made from.
-/// `header` looks a header up by name.
+/// Reads a record back into the committed event it was made from, in its
+/// current version (a record published before a schema change is upcast
+/// like the store's events). `header` looks a header up by name.
 pub fn from_record<'a>(
     key: Option<&[u8]>,
     value: Option<&[u8]>,
@@ -177,7 +183,7 @@ pub fn from_record<'a>(
             transaction_id,
             global_position: event.global_position,
         },
-        event,
+        event: current(event),
     })
 }
 
@@ -305,6 +311,48 @@ mod tests {
         assert_eq!(
             value,
             json!({"PasswordSet": {"password_hash": "[redacted]"}})
+        );
+    }
+
+    #[test]
+    fn a_stored_v1_event_is_published_as_v2() {
+        let mut old = committed();
+        old.event.aggregate_type = "Workflow".into();
+        old.event.event_type = "WorkflowRenamed".into();
+        old.event.payload = json!({"WorkflowRenamed": {"from": "a", "to": "b"}});
+        let record = to_record(&old);
+        assert_eq!(
+            get(&record, "ce_type"),
+            Some("jobsprint.workflow.WorkflowRenamed.v2")
+        );
+        assert_eq!(get(&record, "jobsprint_event_version"), Some("2"));
+        let value: Value = serde_json::from_slice(&record.value).unwrap();
+        assert_eq!(
+            value,
+            json!({"WorkflowRenamed": {"previous_name": "a", "name": "b"}})
+        );
+    }
+
+    #[test]
+    fn a_v1_record_from_an_old_relay_reads_back_as_v2() {
+        let mut old = committed();
+        old.event.aggregate_type = "Workflow".into();
+        old.event.event_type = "WorkflowRenamed".into();
+        old.event.payload = json!({"WorkflowRenamed": {"from": "a", "to": "b"}});
+        let value = old.event.payload.to_string();
+        let headers = to_record(&old).headers;
+        let header = |name: &str| match name {
+            header::EVENT_VERSION => Some("1".as_bytes()),
+            _ => headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_bytes()),
+        };
+        let back = from_record(None, Some(value.as_bytes()), header).unwrap();
+        assert_eq!(back.event.event_version, "2");
+        assert_eq!(
+            back.event.payload,
+            json!({"WorkflowRenamed": {"previous_name": "a", "name": "b"}})
         );
     }
 

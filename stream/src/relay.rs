@@ -6,8 +6,16 @@
 //! publishes a batch, waits until the broker acknowledged every record of
 //! it, and only then saves its cursor under its [`Lease`]. A relay that dies
 //! between the acknowledgement and the save publishes that batch again: the
-//! duplicates are byte-identical records, and consumers deduplicate by
+//! duplicates are byte-identical records (unless a deployment in between
+//! added an upcaster for one of them: then the copy is in the newer
+//! version, same `ce_id`), and consumers deduplicate by
 //! `(aggregate, sequence)` or position.
+//!
+//! Events are published in their **current** version: the source hands
+//! them out upcast and [`to_record`] upcasts whatever it is given, so
+//! `ce_type` names the version of the payload (`….WorkflowRenamed.v2` for
+//! a row stored as v1). The store is never rewritten
+//! (docs/adr/0014-event-upcasting.md).
 
 use std::future::Future;
 use std::pin::Pin;

@@ -189,8 +189,8 @@ impl Workflow {
             return Ok(vec![]);
         }
         Ok(vec![WorkflowEvent::WorkflowRenamed {
-            from: self.name.clone(),
-            to: name,
+            previous_name: self.name.clone(),
+            name,
         }])
     }
 

@@ -40,12 +40,13 @@ pub enum WorkflowEvent {
         /// The version that was published.
         version: u32,
     },
-    /// The workflow got a new name.
+    /// The workflow got a new name. Version 2: version 1 called the fields
+    /// `from` and `to` (see `crate::upcast`).
     WorkflowRenamed {
-        /// The old name.
-        from: String,
+        /// The name it had.
+        previous_name: String,
         /// The new (trimmed) name.
-        to: String,
+        name: String,
     },
     /// The workflow was archived; it accepts no further changes.
     WorkflowArchived,
@@ -95,6 +96,11 @@ impl DomainEvent for WorkflowEvent {
     }
 
     fn event_version(&self) -> String {
-        "1".to_owned()
+        match self {
+            // v1 called the names `from` and `to`: crate::upcast::STEPS.
+            WorkflowEvent::WorkflowRenamed { .. } => "2",
+            _ => "1",
+        }
+        .to_owned()
     }
 }

@@ -102,8 +102,8 @@ fn rename_trims_and_records_both_names() {
             name: " Weekly report ".into(),
         }))
         .then_expect_events(vec![WorkflowEvent::WorkflowRenamed {
-            from: "Report".into(),
-            to: "Weekly report".into(),
+            previous_name: "Report".into(),
+            name: "Weekly report".into(),
         }]);
 }
 

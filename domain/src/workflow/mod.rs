@@ -171,7 +171,7 @@ impl Aggregate for Workflow {
                 self.published_version = Some(version);
             }
             WorkflowEvent::WorkflowUnpublished { .. } => self.published_version = None,
-            WorkflowEvent::WorkflowRenamed { to, .. } => self.name = to,
+            WorkflowEvent::WorkflowRenamed { name, .. } => self.name = name,
             WorkflowEvent::WorkflowArchived => self.archived = true,
             WorkflowEvent::ScheduledRunsSkipped { to, .. } => {
                 self.skipped_through = self.skipped_through.max(Some(to));

@@ -1,6 +1,6 @@
 //! Property tests: replaying the events of any command sequence rebuilds
 //! the state `handle` left, rejected commands change nothing, and every
-//! event survives a JSON round trip.
+//! event survives a JSON round trip and is written in its current version.
 
 use proptest::prelude::*;
 use serde_json::json;
@@ -123,8 +123,12 @@ fn event() -> impl Strategy<Value = WorkflowEvent> {
         (any::<u32>(), any::<Option<u32>>())
             .prop_map(|(version, previous)| WorkflowEvent::WorkflowPublished { version, previous }),
         any::<u32>().prop_map(|version| WorkflowEvent::WorkflowUnpublished { version }),
-        (strategies::text(), strategies::text())
-            .prop_map(|(from, to)| WorkflowEvent::WorkflowRenamed { from, to }),
+        (strategies::text(), strategies::text()).prop_map(|(previous_name, name)| {
+            WorkflowEvent::WorkflowRenamed {
+                previous_name,
+                name,
+            }
+        }),
         Just(WorkflowEvent::WorkflowArchived),
         (
             strategies::uuid(),
@@ -239,5 +243,18 @@ proptest! {
     fn every_event_survives_a_json_round_trip(event in event()) {
         let json = serde_json::to_string(&event).unwrap();
         prop_assert_eq!(serde_json::from_str::<WorkflowEvent>(&json).unwrap(), event);
+    }
+
+    #[test]
+    fn every_event_as_written_is_already_current(event in event()) {
+        use cqrs_es::DomainEvent;
+        let written = crate::upcast::Versioned {
+            event_version: event.event_version(),
+            payload: serde_json::to_value(&event).unwrap(),
+        };
+        prop_assert_eq!(
+            crate::upcast::upcast("Workflow", &event.event_type(), written.clone()),
+            written
+        );
     }
 }

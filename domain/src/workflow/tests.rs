@@ -233,8 +233,8 @@ fn state_follows_the_events() {
         [
             published(1),
             WorkflowEvent::WorkflowRenamed {
-                from: "Report".into(),
-                to: "Weekly".into(),
+                previous_name: "Report".into(),
+                name: "Weekly".into(),
             },
         ],
     );

@@ -21,6 +21,7 @@ use domain::ids::WorkflowId;
 use domain::workflow::{Schedule, Trigger, WorkflowEvent};
 use projections::history::StoredEvent;
 use projections::projector::{ApplyError, Projection};
+use projections::upcast::ensure_current;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -41,12 +42,8 @@ impl Projection for TriggersProjection {
     const AGGREGATE_TYPES: &'static [&'static str] = &["Workflow", "Execution"];
 
     async fn apply(&self, conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ApplyError> {
-        if event.event_version != "1" {
-            return Err(ApplyError::Rejected(format!(
-                "{} version {} is not supported (only 1)",
-                event.event_type, event.event_version
-            )));
-        }
+        // Sources hand out events upcast to their current version.
+        ensure_current(event)?;
         let id = Uuid::parse_str(&event.aggregate_id)
             .map_err(|err| ApplyError::Rejected(format!("{} id: {err}", event.aggregate_type)))?;
         match event.aggregate_type.as_str() {

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::history::StoredEvent;
 use crate::projector::{ApplyError, Projection};
+use crate::upcast::ensure_current;
 
 /// The channel of change notifications. Each payload is a JSON object
 /// `{"tenant_id", "execution_id", "workflow_id", "status"}` (see
@@ -132,16 +133,10 @@ impl Projection for ExecutionsProjection {
     }
 }
 
-/// The only event version this code knows.
-const VERSION: &str = "1";
-
+/// Reads an event in the current version (sources upcast, see
+/// [`crate::upcast`]).
 fn parse(event: &StoredEvent) -> Result<ExecutionEvent, ApplyError> {
-    if event.event_version != VERSION {
-        return Err(ApplyError::Rejected(format!(
-            "{} version {} is not supported (only {VERSION})",
-            event.event_type, event.event_version
-        )));
-    }
+    ensure_current(event)?;
     ExecutionEvent::deserialize(&event.payload).map_err(|err| {
         ApplyError::Rejected(format!("malformed {} payload: {err}", event.event_type))
     })

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::history::StoredEvent;
 use crate::projector::{ApplyError, Projection};
+use crate::upcast::ensure_current;
 
 /// Folds Integration events into `integrations`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -106,16 +107,10 @@ impl Projection for IntegrationsProjection {
     }
 }
 
-/// The only event version this code knows.
-const VERSION: &str = "1";
-
+/// Reads an event in the current version (sources upcast, see
+/// [`crate::upcast`]).
 fn parse<'a, T: Deserialize<'a>>(event: &'a StoredEvent) -> Result<T, ApplyError> {
-    if event.event_version != VERSION {
-        return Err(ApplyError::Rejected(format!(
-            "{} version {} is not supported (only {VERSION})",
-            event.event_type, event.event_version
-        )));
-    }
+    ensure_current(event)?;
     // The serde error would quote the payload, which may hold ciphertext.
     T::deserialize(&event.payload)
         .map_err(|_| ApplyError::Rejected(format!("malformed {} payload", event.event_type)))

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::webhook_triggers;
 use crate::history::StoredEvent;
 use crate::projector::{ApplyError, Projection};
+use crate::upcast::ensure_current;
 
 /// Folds Workflow and Execution events into `workflows`,
 /// `workflow_versions`, `workflow_execution_counts` and `webhook_triggers`.
@@ -40,16 +41,10 @@ impl Projection for WorkflowsProjection {
     }
 }
 
-/// The only event version this code knows.
-const VERSION: &str = "1";
-
+/// Reads an event in the current version (sources upcast, see
+/// [`crate::upcast`]).
 fn parse<'a, T: Deserialize<'a>>(event: &'a StoredEvent) -> Result<T, ApplyError> {
-    if event.event_version != VERSION {
-        return Err(ApplyError::Rejected(format!(
-            "{} version {} is not supported (only {VERSION})",
-            event.event_type, event.event_version
-        )));
-    }
+    ensure_current(event)?;
     T::deserialize(&event.payload).map_err(|err| {
         ApplyError::Rejected(format!("malformed {} payload: {err}", event.event_type))
     })
@@ -116,10 +111,10 @@ async fn apply_workflow(conn: &mut PgConnection, event: &StoredEvent) -> Result<
         }
         // The engine scheduler's record: nothing in these rows changes.
         WorkflowEvent::ScheduledRunsSkipped { .. } => return Ok(()),
-        WorkflowEvent::WorkflowRenamed { to, .. } => {
+        WorkflowEvent::WorkflowRenamed { name, .. } => {
             sqlx::query("UPDATE workflows SET name = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
-                .bind(to)
+                .bind(name)
                 .bind(at)
                 .execute(&mut *conn)
                 .await?

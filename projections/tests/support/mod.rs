@@ -21,8 +21,8 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-/// Inserts one event as a writer would (autocommit unless `conn` is in a
-/// transaction); its global position.
+/// Inserts one version-1 event as a writer would (autocommit unless `conn`
+/// is in a transaction); its global position.
 pub async fn insert(
     conn: &mut PgConnection,
     aggregate_type: &str,
@@ -31,14 +31,27 @@ pub async fn insert(
     event_type: &str,
     payload: Value,
 ) -> i64 {
+    let event = (aggregate_type, aggregate_id, sequence, event_type);
+    insert_version(conn, event, "1", payload).await
+}
+
+/// [`insert`] of `(aggregate_type, aggregate_id, sequence, event_type)` in
+/// schema version `version`.
+pub async fn insert_version(
+    conn: &mut PgConnection,
+    (aggregate_type, aggregate_id, sequence, event_type): (&str, &str, i64, &str),
+    version: &str,
+    payload: Value,
+) -> i64 {
     sqlx::query_scalar(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-         VALUES ($1, $2, $3, $4, '1', $5, '{}') RETURNING global_position",
+         VALUES ($1, $2, $3, $4, $5, $6, '{}') RETURNING global_position",
     )
     .bind(aggregate_type)
     .bind(aggregate_id)
     .bind(sequence)
     .bind(event_type)
+    .bind(version)
     .bind(payload)
     .fetch_one(conn)
     .await
