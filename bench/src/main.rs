@@ -11,10 +11,13 @@
 //!    Kafka: p50 ≤ 10 ms, p99 ≤ 50 ms).
 //! 4. The execution engine: 40 sequential no-op steps, per-step overhead,
 //!    executions per second, idle CPU.
+//! 5. A full rebuild of every read model from 1,000,000 events, next to the
+//!    raw scan-and-upsert rate (goal: ≥ 50,000 events/s, ≥ 0.5 of raw).
 
 mod engine;
 mod lag;
 mod latency;
+mod rebuild;
 mod setup;
 mod throughput;
 
@@ -62,6 +65,22 @@ struct Args {
     /// Seconds the idle engine is watched.
     #[arg(long, default_value_t = 10)]
     idle_seconds: u64,
+    /// Events in the store of the rebuild scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    rebuild_events: usize,
+    /// The scenarios to run.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "throughput,latency,lag,engine,rebuild"
+    )]
+    scenarios: Vec<String>,
+}
+
+impl Args {
+    fn runs(&self, scenario: &str) -> bool {
+        self.scenarios.iter().any(|s| s == scenario)
+    }
 }
 
 /// One printed row.
@@ -83,18 +102,61 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let mut rows = Vec::new();
-    eprintln!("bench: throughput, {} s per measurement", args.seconds);
     let mut best_rate: f64 = 0.0;
-    for &clients in &args.clients {
-        let (row, rate) = throughput::run(&pool, clients, args.seconds).await?;
-        best_rate = best_rate.max(rate);
-        rows.push(row);
+    if args.runs("throughput") {
+        eprintln!("bench: throughput, {} s per measurement", args.seconds);
+        for &clients in &args.clients {
+            let (row, rate) = throughput::run(&pool, clients, args.seconds).await?;
+            best_rate = best_rate.max(rate);
+            rows.push(row);
+        }
     }
-    eprintln!("bench: latency, 10 vs {} events", args.long_events);
-    rows.extend(latency::run(&pool, args.long_events, args.samples).await?);
-    let load = args.lag_rate.unwrap_or(best_rate / 2.0);
+    if args.runs("latency") {
+        eprintln!("bench: latency, 10 vs {} events", args.long_events);
+        rows.extend(latency::run(&pool, args.long_events, args.samples).await?);
+    }
+    if args.runs("lag") {
+        lag_scenarios(&args, &pool, best_rate, &mut rows).await?;
+    }
+    if args.runs("engine") {
+        eprintln!("bench: execution engine");
+        rows.extend(engine::run(&pool, args.engine_runs, args.engine_burst).await?);
+        if args.engine_binary.exists() {
+            let url = setup::bench_url(&args.database_url);
+            rows.push(engine::idle(&pool, &args.engine_binary, &url, args.idle_seconds).await?);
+        } else {
+            eprintln!(
+                "bench: {} missing (build it with `cargo build --release --bin jobsprint`): no idle measurement",
+                args.engine_binary.display()
+            );
+        }
+    }
+    if args.runs("rebuild") {
+        eprintln!(
+            "bench: rebuild of every read model from {} events",
+            args.rebuild_events
+        );
+        rows.extend(rebuild::run(&pool, args.rebuild_events).await?);
+    }
+    print_table(&rows);
+    Ok(())
+}
+
+/// The lag scenarios, via the store and (with brokers) via Kafka, at half
+/// the best command rate measured (or `--lag-rate`).
+async fn lag_scenarios(
+    args: &Args,
+    pool: &sqlx::PgPool,
+    best_rate: f64,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<()> {
+    let load = args.lag_rate.unwrap_or(if best_rate > 0.0 {
+        best_rate / 2.0
+    } else {
+        500.0
+    });
     eprintln!("bench: read-model lag at {load:.0} commands/s, via the store");
-    rows.extend(lag::run(&pool, lag::Via::Store, load, args.seconds).await?);
+    rows.extend(lag::run(pool, lag::Via::Store, load, args.seconds).await?);
     match &args.kafka_brokers {
         Some(brokers) => {
             let run = uuid::Uuid::new_v4().simple().to_string();
@@ -103,22 +165,10 @@ async fn main() -> anyhow::Result<()> {
                 .with_group_prefix(format!("bench.{run}"))
                 .with_fetch_wait(std::time::Duration::from_millis(args.kafka_fetch_wait_ms));
             eprintln!("bench: read-model lag at {load:.0} commands/s, via Kafka at {brokers}");
-            rows.extend(lag::run(&pool, lag::Via::Kafka(settings), load, args.seconds).await?);
+            rows.extend(lag::run(pool, lag::Via::Kafka(settings), load, args.seconds).await?);
         }
         None => eprintln!("bench: KAFKA_BROKERS unset: no lag measurement via Kafka"),
     }
-    eprintln!("bench: execution engine");
-    rows.extend(engine::run(&pool, args.engine_runs, args.engine_burst).await?);
-    if args.engine_binary.exists() {
-        let url = setup::bench_url(&args.database_url);
-        rows.push(engine::idle(&pool, &args.engine_binary, &url, args.idle_seconds).await?);
-    } else {
-        eprintln!(
-            "bench: {} missing (build it with `cargo build --release --bin jobsprint`): no idle measurement",
-            args.engine_binary.display()
-        );
-    }
-    print_table(&rows);
     Ok(())
 }
 

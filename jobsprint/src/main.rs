@@ -1,11 +1,12 @@
 //! The `jobsprint` binary: `serve` the API, run the `engine` alone,
-//! `migrate` the database, run `admin` tasks.
+//! `migrate` the database, run `admin` tasks and `replay` tools.
 
 mod access;
 mod admin;
 mod config;
 mod engine_process;
 mod projectors;
+mod replay;
 mod telemetry;
 
 use std::sync::Arc;
@@ -42,6 +43,12 @@ enum Command {
         #[command(subcommand)]
         command: admin::AdminCommand,
     },
+    /// Replay, audit and compliance: rebuilds, time travel, the hash chain,
+    /// exports.
+    Replay {
+        #[command(subcommand)]
+        command: replay::ReplayCommand,
+    },
 }
 
 #[tokio::main]
@@ -66,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin { command } => admin::run(command).await,
+        Command::Replay { command } => replay::run(command).await,
     }
 }
 

@@ -32,10 +32,29 @@ pub trait Projection: Send + Sync + 'static {
     /// checkpoint; no sequence is tracked for them.
     const AGGREGATE_TYPES: &'static [&'static str];
 
+    /// Whether it may run during a replay. The default is [`Replay::Never`]:
+    /// a projection has to say which tables it alone writes before a rebuild
+    /// may replace them.
+    const REPLAY: Replay = Replay::Never;
+
     /// Applies one event inside the batch's transaction. Must not commit,
     /// and must not depend on the order of two different aggregates' events
     /// (a Kafka source keeps only each aggregate's order).
     async fn apply(&self, conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ApplyError>;
+}
+
+/// Whether a projection may run during a replay (a rebuild of its read
+/// model from the event store, docs/adr/0015-rebuilds.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// It only folds events into these tables, which no one else writes: a
+    /// rebuild folds the whole store into shadow copies of them and swaps
+    /// them in. Its notifications go through `jobsprint_notify`, which is
+    /// silent during a replay.
+    Rebuild(&'static [&'static str]),
+    /// It has effects beyond its tables (it runs work, wakes processes,
+    /// seals evidence): it never runs during a replay.
+    Never,
 }
 
 /// Why an event was not applied.

@@ -16,6 +16,7 @@ mod integrations;
 mod integrations_query;
 mod paging;
 mod projection_admin;
+mod replay;
 mod result;
 mod scalars;
 mod tenant_settings;
@@ -54,6 +55,7 @@ pub struct Query(
     integrations_query::IntegrationQuery,
     audit_query::AuditQuery,
     projection_admin::ProjectionAdminQuery,
+    replay::ReplayQuery,
 );
 
 /// The root mutation type.
@@ -65,6 +67,7 @@ pub struct Mutation(
     identity::IdentityMutation,
     projection_admin::ProjectionAdminMutation,
     tenant_settings::TenantSettingsMutation,
+    replay::ReplayMutation,
 );
 
 /// The root subscription type (over WebSocket at `/graphql/ws`).

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::consistency::await_read_models;
 use super::errors::{coded, internal, ErrorCode};
 use super::paging::{decode, encode, page_size, Page};
+use super::replay::{rebuild_progress, RebuildProgress};
 use super::result::parse_uuid;
 use super::scalars::BigInt;
 use crate::caller::require;
@@ -159,6 +160,8 @@ struct ProjectionStatus {
     /// Events waiting in its dead-letter table.
     dead_letters: BigInt,
     updated_at: DateTime<Utc>,
+    /// Its last rebuild (`rebuildProjection`), if it was ever rebuilt.
+    rebuild: Option<RebuildProgress>,
 }
 
 impl From<Stored> for ProjectionStatus {
@@ -184,6 +187,7 @@ impl From<Stored> for ProjectionStatus {
             lag_seconds: s.lag_seconds,
             dead_letters: BigInt(s.dead_letters),
             updated_at: s.updated_at,
+            rebuild: None,
         }
     }
 }
@@ -301,6 +305,18 @@ impl WorkflowQuery {
             .await
             .map_err(|err| internal(&err, &caller.trace_id))?;
         statuses.iter().for_each(record_metrics);
-        Ok(statuses.into_iter().map(ProjectionStatus::from).collect())
+        let mut rebuilds = rebuild_progress(pool)
+            .await
+            .map_err(|err| internal(&err, &caller.trace_id))?;
+        Ok(statuses
+            .into_iter()
+            .map(|status| {
+                let mut status = ProjectionStatus::from(status);
+                if let Some(index) = rebuilds.iter().position(|r| r.projection == status.name) {
+                    status.rebuild = Some(rebuilds.swap_remove(index));
+                }
+                status
+            })
+            .collect())
     }
 }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::workflow_queries::Page;
 use crate::history::StoredEvent;
-use crate::projector::{ApplyError, Projection};
+use crate::projector::{ApplyError, Projection, Replay};
 
 /// Metadata key of the client's address, when a request carried one.
 pub const CLIENT_IP: &str = "client_ip";
@@ -38,6 +38,7 @@ impl Projection for AuditLogProjection {
         "ApiToken",
         "Session",
     ];
+    const REPLAY: Replay = Replay::Rebuild(&["audit_log"]);
 
     async fn apply(&self, conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ApplyError> {
         let meta = &event.metadata;

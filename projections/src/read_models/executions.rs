@@ -10,6 +10,8 @@
 //! Every applied event also sends `pg_notify(`[`CHANGES_CHANNEL`]`, …)` in
 //! the batch's transaction: PostgreSQL delivers it only if the batch
 //! commits, and folds identical notifications of one transaction into one.
+//! It goes through `jobsprint_notify`, which stays silent during a replay
+//! (a rebuild must not wake subscribers with old changes).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -20,7 +22,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::history::StoredEvent;
-use crate::projector::{ApplyError, Projection};
+use crate::projector::{ApplyError, Projection, Replay};
 use crate::upcast::ensure_current;
 
 /// The channel of change notifications. Each payload is a JSON object
@@ -49,6 +51,7 @@ pub struct ExecutionsProjection;
 impl Projection for ExecutionsProjection {
     const NAME: &'static str = "executions";
     const AGGREGATE_TYPES: &'static [&'static str] = &["Execution"];
+    const REPLAY: Replay = Replay::Rebuild(&["executions", "execution_steps"]);
 
     async fn apply(&self, conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ApplyError> {
         if event.aggregate_type != "Execution" {
@@ -193,7 +196,7 @@ async fn touch(
                    updated_at = $6, last_sequence = $7, last_position = $8
              WHERE id = $1
          RETURNING tenant_id, id, workflow_id, status)
-         SELECT pg_notify($9, json_build_object('tenant_id', tenant_id, 'execution_id', id,
+         SELECT jobsprint_notify($9, json_build_object('tenant_id', tenant_id, 'execution_id', id,
                                                 'workflow_id', workflow_id, 'status', status)::text)::text
            FROM changed",
     )

@@ -20,7 +20,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::history::StoredEvent;
-use crate::projector::{ApplyError, Projection};
+use crate::projector::{ApplyError, Projection, Replay};
 use crate::upcast::ensure_current;
 
 /// Folds Integration events into `integrations`.
@@ -31,6 +31,7 @@ pub struct IntegrationsProjection;
 impl Projection for IntegrationsProjection {
     const NAME: &'static str = "integrations";
     const AGGREGATE_TYPES: &'static [&'static str] = &["Integration"];
+    const REPLAY: Replay = Replay::Rebuild(&["integrations"]);
 
     async fn apply(&self, conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ApplyError> {
         let id = uuid_of(event)?;

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::webhook_triggers;
 use crate::history::StoredEvent;
-use crate::projector::{ApplyError, Projection};
+use crate::projector::{ApplyError, Projection, Replay};
 use crate::upcast::ensure_current;
 
 /// Folds Workflow and Execution events into `workflows`,
@@ -29,6 +29,12 @@ pub struct WorkflowsProjection;
 impl Projection for WorkflowsProjection {
     const NAME: &'static str = "workflows";
     const AGGREGATE_TYPES: &'static [&'static str] = &["Workflow", "Execution"];
+    const REPLAY: Replay = Replay::Rebuild(&[
+        "workflows",
+        "workflow_versions",
+        "workflow_execution_counts",
+        "webhook_triggers",
+    ]);
 
     async fn apply(&self, conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ApplyError> {
         match event.aggregate_type.as_str() {
