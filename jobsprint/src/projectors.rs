@@ -1,7 +1,7 @@
 //! What `serve` runs in the background: the relay (when brokers are set;
 //! one process at a time holds its lease) and one task per projection, each
 //! fed by its own source on the configured bus (its own consumer group on
-//! Kafka), all stopped together at shutdown.
+//! Kafka), the hash chain's sealer, all stopped together at shutdown.
 
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use projections::read_models::executions::ExecutionsProjection;
 use projections::read_models::integrations::IntegrationsProjection;
 use projections::read_models::workflows::WorkflowsProjection;
 use projections::source::{EventSource, StoreSource};
+use replay::chain::seal::{Sealer, SealerConfig};
 use sqlx::PgPool;
 use stream::kafka::KafkaSettings;
 use stream::relay::{Relay, RelayConfig};
@@ -63,6 +64,7 @@ pub fn start(
         &stopped,
     );
     spawn(&mut tasks, pool, bus, config, AuditLogProjection, &stopped);
+    spawn_sealer(&mut tasks, pool, &stopped);
     tracing::info!(
         ?bus,
         relay = relay.is_some(),
@@ -129,6 +131,20 @@ fn spawn_relay(
     let mut stopped = stopped.clone();
     tasks.spawn(async move {
         relay
+            .run(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await;
+    });
+}
+
+/// The hash chain's sealer (docs/adr/0013-hash-chain.md): any number of
+/// processes may run one; they take turns on the chain's cursor.
+fn spawn_sealer(tasks: &mut JoinSet<()>, pool: &PgPool, stopped: &watch::Receiver<bool>) {
+    let sealer = Sealer::new(pool.clone(), SealerConfig::default());
+    let mut stopped = stopped.clone();
+    tasks.spawn(async move {
+        sealer
             .run(async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             })

@@ -36,6 +36,17 @@ pub struct StoredEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// The CloudEvents `type` of an event: `jobsprint.execution.StepCompleted.v1`
+/// for an `Execution` event `StepCompleted` of version `1` (or `1.2`). The
+/// events topic and the audit exports both name events this way.
+pub fn cloudevents_type(aggregate_type: &str, event_type: &str, version: &str) -> String {
+    let version = version.split('.').next().unwrap_or(version);
+    format!(
+        "jobsprint.{}.{event_type}.v{version}",
+        aggregate_type.to_ascii_lowercase()
+    )
+}
+
 /// A page of one aggregate's history.
 #[derive(Debug, Clone)]
 pub struct HistoryPage {

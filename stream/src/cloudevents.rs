@@ -71,13 +71,10 @@ pub struct Record {
 }
 
 /// `jobsprint.execution.StepCompleted.v1` for an `Execution` event
-/// `StepCompleted` of version `1`.
+/// `StepCompleted` of version `1` (the one naming rule, shared with the
+/// audit exports: [`projections::history::cloudevents_type`]).
 pub fn event_type(aggregate_type: &str, event_type: &str, version: &str) -> String {
-    let version = version.split('.').next().unwrap_or(version);
-    format!(
-        "jobsprint.{}.{event_type}.v{version}",
-        aggregate_type.to_ascii_lowercase()
-    )
+    projections::history::cloudevents_type(aggregate_type, event_type, version)
 }
 
 /// The record of one committed event, upcast to its current version (the
