@@ -13,6 +13,7 @@ pub mod executions;
 pub mod identity;
 pub mod integrations;
 pub mod migrate;
+pub mod personal;
 pub mod reads;
 pub mod secrets;
 pub mod service;

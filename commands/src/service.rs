@@ -20,6 +20,7 @@ use crate::context::CommandContext;
 use crate::error::{from_aggregate_error, CommandError};
 use crate::event_store::SnapshotStore;
 use crate::secrets::data_keys::DataKeys;
+use crate::secrets::subject_keys::SubjectKeys;
 use crate::store::{EventRepository, Written};
 use crate::write_scope;
 
@@ -52,8 +53,10 @@ pub struct CommandConfig {
     /// Attempts for a command sent without an expected version that lost a
     /// write race (each attempt re-validates against the new state).
     pub max_attempts: u32,
-    /// Seals integration credentials with per-tenant data keys; `None`
-    /// refuses commands that carry credentials.
+    /// Seals integration credentials with per-tenant data keys and users'
+    /// personal data with per-subject keys under the same master keys;
+    /// `None` refuses commands that carry credentials and writes personal
+    /// data unsealed (docs/adr/0016-erasure.md).
     pub secrets: Option<Arc<DataKeys>>,
     /// Aggregates whose last committed state is kept in memory, per
     /// aggregate type; 0 loads every aggregate from the store each time.
@@ -95,13 +98,16 @@ pub struct Commands {
     pub(crate) executions: Lane<Execution>,
     pub(crate) workflow_store: Store<Workflow>,
     pub(crate) config: CommandConfig,
+    /// The repository every lane writes through (identity's too).
+    pub(crate) repo: EventRepository,
     stripes: Stripes,
 }
 
 impl Commands {
     /// The command layer over the event store in `pool`.
     pub fn new(pool: PgPool, config: CommandConfig) -> Self {
-        let repo = EventRepository::new(pool.clone());
+        let subject_keys = Arc::new(SubjectKeys::new(pool.clone(), config.secrets.clone()));
+        let repo = EventRepository::sealing(pool.clone(), subject_keys);
         Self {
             workflows: Lane::new(&repo, &config),
             integrations: Lane::new(&repo, &config),
@@ -115,6 +121,7 @@ impl Commands {
             ),
             pool,
             config,
+            repo,
             stripes: Stripes::default(),
         }
     }

@@ -8,6 +8,11 @@
 //! Reads return events as stored, in their stored `event_version`: the
 //! event store that loads aggregates upcasts them
 //! ([`crate::upcast::AggregateUpcaster`], docs/adr/0014-event-upcasting.md).
+//!
+//! The one exception is personal data: User events and snapshots are
+//! sealed just before they are written and opened just after they are read
+//! ([`crate::personal`], docs/adr/0016-erasure.md), so upcasters and
+//! aggregates see plain values and the tables only ciphertext.
 
 use std::sync::Arc;
 
@@ -20,8 +25,12 @@ use serde_json::Value;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
+use domain::ids::TenantId;
 use domain::metadata::{COMMAND_ID, TENANT_ID};
 
+use crate::personal::{self, PersonalData};
+use crate::secrets::subject_keys::SubjectKeys;
+use crate::secrets::SecretError;
 use crate::write_scope;
 
 /// What a command that wrote events left in the store.
@@ -39,13 +48,22 @@ pub struct Written {
 pub struct EventRepository {
     pool: PgPool,
     reader: Arc<PostgresEventRepository>,
+    personal: PersonalData,
 }
 
 impl EventRepository {
-    /// A repository on `pool`.
+    /// A repository on `pool` that seals no personal data (it still reads
+    /// erased subjects as erased).
     pub fn new(pool: PgPool) -> Self {
+        let keys = Arc::new(SubjectKeys::new(pool.clone(), None));
+        Self::sealing(pool, keys)
+    }
+
+    /// A repository on `pool` sealing personal data with `keys`.
+    pub fn sealing(pool: PgPool, keys: Arc<SubjectKeys>) -> Self {
         Self {
             reader: Arc::new(PostgresEventRepository::new(pool.clone())),
+            personal: PersonalData::new(keys),
             pool,
         }
     }
@@ -58,6 +76,8 @@ impl EventRepository {
         events: &[SerializedEvent],
         snapshot: Option<Snapshot>,
     ) -> Result<(), PersistenceError> {
+        let (sealed, snapshot) = self.seal(aggregate_type, events, snapshot).await?;
+        let events = sealed.as_deref().unwrap_or(events);
         let written = self
             .append_in_tx(aggregate_type, events, snapshot)
             .await
@@ -66,6 +86,44 @@ impl EventRepository {
             write_scope::report_written(written);
         }
         Ok(())
+    }
+
+    /// User events and snapshot with their personal fields sealed (`None`
+    /// for the events of every other aggregate: they are written as given).
+    async fn seal(
+        &self,
+        aggregate_type: &str,
+        events: &[SerializedEvent],
+        snapshot: Option<Snapshot>,
+    ) -> Result<(Option<Vec<SerializedEvent>>, Option<Snapshot>), PersistenceError> {
+        let Some(first) = events.first() else {
+            return Ok((None, snapshot));
+        };
+        if aggregate_type != personal::AGGREGATE_TYPE {
+            return Ok((None, snapshot));
+        }
+        let tenant = meta_uuid(&first.metadata, TENANT_ID)
+            .map(TenantId)
+            .ok_or_else(|| {
+                PersistenceError::UnknownError("a user event carries no tenant_id".into())
+            })?;
+        let sealed = self
+            .personal
+            .seal_events(tenant, events)
+            .await
+            .map_err(secret_error)?;
+        let snapshot = match snapshot {
+            None => None,
+            Some(snapshot) => Some(Snapshot {
+                payload: self
+                    .personal
+                    .seal_snapshot(tenant, &first.aggregate_id, snapshot.payload)
+                    .await
+                    .map_err(secret_error)?,
+                ..snapshot
+            }),
+        };
+        Ok((Some(sealed), snapshot))
     }
 
     async fn append_in_tx(
@@ -216,6 +274,21 @@ async fn upsert_snapshot(
     Ok(())
 }
 
+fn secret_error(err: SecretError) -> PersistenceError {
+    match err {
+        SecretError::Database(err) => persistence_error(err),
+        other => PersistenceError::UnknownError(Box::new(other)),
+    }
+}
+
+/// A stored personal field that does not open is an unreadable event.
+fn unreadable(err: SecretError) -> PersistenceError {
+    match err {
+        SecretError::Database(err) => persistence_error(err),
+        other => PersistenceError::DeserializationError(Box::new(other)),
+    }
+}
+
 fn persistence_error(err: sqlx::Error) -> PersistenceError {
     match &err {
         // A unique violation is another writer (or the same command id) that
@@ -236,7 +309,11 @@ impl PersistedEventRepository for EventRepository {
         &self,
         aggregate_id: &str,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        self.reader.get_events::<A>(aggregate_id).await
+        let events = self.reader.get_events::<A>(aggregate_id).await?;
+        self.personal
+            .open_events(A::TYPE, events)
+            .await
+            .map_err(unreadable)
     }
 
     async fn get_last_events<A: Aggregate>(
@@ -258,7 +335,8 @@ impl PersistedEventRepository for EventRepository {
         .fetch_all(&self.pool)
         .await
         .map_err(persistence_error)?;
-        rows.iter()
+        let events = rows
+            .iter()
             .map(|row| {
                 Ok(SerializedEvent::new(
                     row.try_get("aggregate_id")?,
@@ -271,14 +349,25 @@ impl PersistedEventRepository for EventRepository {
                 ))
             })
             .collect::<Result<_, sqlx::Error>>()
-            .map_err(persistence_error)
+            .map_err(persistence_error)?;
+        self.personal
+            .open_events(A::TYPE, events)
+            .await
+            .map_err(unreadable)
     }
 
     async fn get_snapshot<A: Aggregate>(
         &self,
         aggregate_id: &str,
     ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
-        self.reader.get_snapshot::<A>(aggregate_id).await
+        let Some(snapshot) = self.reader.get_snapshot::<A>(aggregate_id).await? else {
+            return Ok(None);
+        };
+        self.personal
+            .open_snapshot(A::TYPE, snapshot)
+            .await
+            .map(Some)
+            .map_err(unreadable)
     }
 
     async fn persist<A: Aggregate>(
@@ -297,6 +386,8 @@ impl PersistedEventRepository for EventRepository {
         self.append(A::TYPE, events, snapshot).await
     }
 
+    /// Events as stored: User payloads stay sealed (nothing here replays
+    /// through cqrs-es's streams).
     async fn stream_events<A: Aggregate>(
         &self,
         aggregate_id: &str,

@@ -1,9 +1,13 @@
 //! `jobsprint admin`: operator tasks that run once and exit.
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use commands::secrets::data_keys::DataKeys;
+use commands::secrets::erasure::erase_subject;
 use commands::secrets::generate_key;
+use domain::ids::{TenantId, UserId};
 
 use commands::identity::{Identity, IdentityConfig};
 
@@ -29,6 +33,27 @@ pub enum AdminCommand {
     RotateKey(RotateKeyArgs),
     /// Prints a fresh random 32-byte key as base64, for JOBSPRINT_MASTER_KEYS.
     GenerateKey,
+    /// Erases a user's personal data by destroying its key (crypto-shredding).
+    ///
+    /// Their email and display name, sealed in events, snapshots, Kafka
+    /// records and exports, no longer open anywhere: they read as
+    /// placeholders. Their snapshots are deleted; events are never changed,
+    /// so the hash chain still verifies. Refuses a user of another tenant;
+    /// safe to repeat. Prints JSON: subject, erased, erased_at, ...
+    EraseSubject(EraseSubjectArgs),
+}
+
+/// Settings of `jobsprint admin erase-subject`.
+#[derive(Args)]
+pub struct EraseSubjectArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The user's tenant (a UUID).
+    #[arg(long)]
+    pub tenant: TenantId,
+    /// The user to erase (their user id, a UUID).
+    #[arg(long)]
+    pub user: UserId,
 }
 
 /// Settings of `jobsprint admin bootstrap` and `create-tenant`.
@@ -45,6 +70,10 @@ pub struct TenantArgs {
     /// Read the admin's password from standard input (at least 12 characters).
     #[arg(long)]
     pub password_stdin: bool,
+    /// Seal the admin's email and name as `serve` does (without master
+    /// keys they are stored unsealed and cannot be erased by key).
+    #[command(flatten)]
+    pub keys: MasterKeyArgs,
 }
 
 /// Settings of `jobsprint admin rotate-key`.
@@ -62,6 +91,7 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Bootstrap(args) => create_tenant(args, true).await,
         AdminCommand::CreateTenant(args) => create_tenant(args, false).await,
         AdminCommand::RotateKey(args) => rotate_key(args).await,
+        AdminCommand::EraseSubject(args) => erase(args).await,
         AdminCommand::GenerateKey => {
             println!("{}", generate_key().expose());
             Ok(())
@@ -86,6 +116,32 @@ async fn rotate_key(args: RotateKeyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn erase(args: EraseSubjectArgs) -> anyhow::Result<()> {
+    crate::telemetry::init(args.database.log_format);
+    let pool = crate::connect(&args.database).await?;
+    commands::migrate::run(&pool)
+        .await
+        .context("migrating the database")?;
+    let erasure = erase_subject(&pool, args.tenant, args.user)
+        .await
+        .context("erasing the subject (nothing was changed)")?;
+    println!("{}", serde_json::to_string(&erasure)?);
+    eprintln!(
+        "Deleted {} snapshot row(s) of this user. Events are unchanged (append-only, \
+         hash-chained); the personal data they hold is ciphertext no key opens any more. \
+         Running servers stop opening it within {} s.",
+        erasure.snapshots_deleted,
+        commands::secrets::subject_keys::KEY_TTL.as_secs()
+    );
+    if !erasure.key_destroyed && !erasure.already_erased {
+        eprintln!(
+            "This user had no key: what was stored of them unsealed (written without \
+             master keys) reads as erased from now on but is still in the events table."
+        );
+    }
+    Ok(())
+}
+
 async fn create_tenant(args: TenantArgs, first: bool) -> anyhow::Result<()> {
     crate::telemetry::init(args.database.log_format);
     let password = if args.password_stdin {
@@ -101,7 +157,14 @@ async fn create_tenant(args: TenantArgs, first: bool) -> anyhow::Result<()> {
     commands::migrate::run(&pool)
         .await
         .context("migrating the database")?;
-    let commands = std::sync::Arc::new(commands::Commands::new(pool, Default::default()));
+    let config = commands::CommandConfig {
+        secrets: args
+            .keys
+            .master_keys()?
+            .map(|master| Arc::new(DataKeys::new(pool.clone(), master))),
+        ..commands::CommandConfig::default()
+    };
+    let commands = Arc::new(commands::Commands::new(pool, config));
     // Creating a tenant signs no access token; the key is never used.
     let identity = Identity::new(
         commands,

@@ -24,8 +24,7 @@ pub use bootstrap::Bootstrapped;
 pub use sessions::IssuedTokens;
 pub use tokens::CreatedApiToken;
 
-use crate::service::{Commands, Lane};
-use crate::store::EventRepository;
+use crate::service::{CommandConfig, Commands, Lane};
 use directory::Directory;
 
 /// How identity behaves.
@@ -66,11 +65,18 @@ pub struct Identity {
 impl Identity {
     /// Identity over the same event store as `commands`.
     pub fn new(commands: Arc<Commands>, jwt: JwtService, config: IdentityConfig) -> Self {
-        let repo = EventRepository::new(commands.pool().clone());
+        let repo = commands.repo.clone();
         let command_config = commands.config().clone();
+        // Users are never kept in the command cache: an erased user's
+        // plain personal data must not outlive the erasure in memory
+        // (docs/adr/0016-erasure.md), and user commands are rare.
+        let uncached = CommandConfig {
+            cache_capacity: 0,
+            ..command_config.clone()
+        };
         Self {
             tenants: Lane::new(&repo, &command_config),
-            users: Lane::new(&repo, &command_config),
+            users: Lane::new(&repo, &uncached),
             api_tokens: Lane::new(&repo, &command_config),
             sessions: Lane::new(&repo, &command_config),
             directory: Directory::new(repo, command_config.snapshot_every, config.directory_ttl),

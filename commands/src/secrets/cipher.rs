@@ -162,6 +162,34 @@ pub(crate) fn open_webhook_secret(
     open_bound(key, &webhook_secret_aad(tenant, workflow), sealed)
 }
 
+/// Binds a personal-data field to its subject and to the field's name: a
+/// sealed email moved to another user, or into the display name, no longer
+/// opens (docs/adr/0016-erasure.md).
+fn personal_aad(subject: &str, field: &str) -> Vec<u8> {
+    format!("jobsprint:personal-data:v1:{subject}:{field}").into_bytes()
+}
+
+/// Seals one personal-data field of `subject` under its subject key.
+pub(crate) fn seal_personal(
+    key: &KeyBytes,
+    key_id: &str,
+    subject: &str,
+    field: &str,
+    plaintext: &SecretString,
+) -> SealedSecret {
+    seal_bound(key, key_id, &personal_aad(subject, field), plaintext)
+}
+
+/// Opens one personal-data field of `subject` with its subject key.
+pub(crate) fn open_personal(
+    key: &KeyBytes,
+    subject: &str,
+    field: &str,
+    sealed: &SealedSecret,
+) -> Result<SecretString, SecretError> {
+    open_bound(key, &personal_aad(subject, field), sealed)
+}
+
 fn seal_bound(key: &KeyBytes, key_id: &str, aad: &[u8], plaintext: &SecretString) -> SealedSecret {
     let sealed = key.seal(aad, plaintext.expose().as_bytes());
     let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
@@ -247,6 +275,20 @@ mod tests {
         // Not interchangeable with integration credentials of the same id.
         let as_integration = IntegrationId(workflow.0);
         assert!(open_credentials(&key, tenant, as_integration, &sealed).is_err());
+    }
+
+    #[test]
+    fn personal_fields_open_for_their_own_subject_and_field_only() {
+        let key = KeyBytes::random();
+        let plaintext = SecretString::new("ada@example.com");
+        let sealed = seal_personal(&key, "sk-1", "user-a", "email", &plaintext);
+        assert!(!sealed.ciphertext.contains("ada"));
+        assert_eq!(
+            open_personal(&key, "user-a", "email", &sealed).unwrap(),
+            plaintext
+        );
+        assert!(open_personal(&key, "user-b", "email", &sealed).is_err());
+        assert!(open_personal(&key, "user-a", "display_name", &sealed).is_err());
     }
 
     #[test]

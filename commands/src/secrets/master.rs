@@ -127,8 +127,37 @@ impl MasterKeys {
     /// Wraps data key `key_id` of `tenant` under the active master key:
     /// base64 of nonce || ciphertext.
     pub(crate) fn wrap(&self, tenant: TenantId, key_id: &str, data_key: &KeyBytes) -> String {
+        self.wrap_bound(&data_key_aad(tenant, key_id), data_key)
+    }
+
+    /// Wraps subject key `key_id` of `subject` (in `tenant`) under the
+    /// active master key, bound to all three (docs/adr/0016-erasure.md).
+    pub(crate) fn wrap_subject_key(
+        &self,
+        tenant: TenantId,
+        subject: &str,
+        key_id: &str,
+        subject_key: &KeyBytes,
+    ) -> String {
+        self.wrap_bound(&subject_key_aad(tenant, subject, key_id), subject_key)
+    }
+
+    /// Unwraps subject key `key_id` of `subject`, wrapped under `master_key_id`.
+    pub(crate) fn unwrap_subject_key(
+        &self,
+        master_key_id: &str,
+        tenant: TenantId,
+        subject: &str,
+        key_id: &str,
+        wrapped: &str,
+    ) -> Result<KeyBytes, SecretError> {
+        let aad = subject_key_aad(tenant, subject, key_id);
+        self.unwrap_bound(master_key_id, key_id, &aad, wrapped)
+    }
+
+    fn wrap_bound(&self, aad: &[u8], key: &KeyBytes) -> String {
         let master = &self.keys[&self.active];
-        B64.encode(master.seal(&data_key_aad(tenant, key_id), data_key.expose()))
+        B64.encode(master.seal(aad, key.expose()))
     }
 
     /// Unwraps data key `key_id` of `tenant`, wrapped under `master_key_id`.
@@ -137,6 +166,21 @@ impl MasterKeys {
         master_key_id: &str,
         tenant: TenantId,
         key_id: &str,
+        wrapped: &str,
+    ) -> Result<KeyBytes, SecretError> {
+        self.unwrap_bound(
+            master_key_id,
+            key_id,
+            &data_key_aad(tenant, key_id),
+            wrapped,
+        )
+    }
+
+    fn unwrap_bound(
+        &self,
+        master_key_id: &str,
+        key_id: &str,
+        aad: &[u8],
         wrapped: &str,
     ) -> Result<KeyBytes, SecretError> {
         let master = self
@@ -151,9 +195,7 @@ impl MasterKeys {
             master_key_id: master_key_id.to_owned(),
         };
         let sealed = B64.decode(wrapped).map_err(|_| unwrappable())?;
-        let bytes = master
-            .open(&data_key_aad(tenant, key_id), &sealed)
-            .ok_or_else(unwrappable)?;
+        let bytes = master.open(aad, &sealed).ok_or_else(unwrappable)?;
         KeyBytes::from_slice(&bytes).ok_or_else(unwrappable)
     }
 }
@@ -162,6 +204,12 @@ impl MasterKeys {
 /// tenant or renamed no longer unwraps.
 fn data_key_aad(tenant: TenantId, key_id: &str) -> Vec<u8> {
     format!("jobsprint:tenant-data-key:v1:{tenant}:{key_id}").into_bytes()
+}
+
+/// Binds a wrapped subject key to its tenant, subject and id: a row copied
+/// to another subject no longer unwraps.
+fn subject_key_aad(tenant: TenantId, subject: &str, key_id: &str) -> Vec<u8> {
+    format!("jobsprint:subject-key:v1:{tenant}:{subject}:{key_id}").into_bytes()
 }
 
 fn check_id(id: &str) -> Result<(), SecretError> {
@@ -292,5 +340,22 @@ mod tests {
              (add it to JOBSPRINT_MASTER_KEYS)"
         );
         assert!(!format!("{keys:?}").contains(&wrapped));
+    }
+
+    #[test]
+    fn subject_keys_unwrap_for_their_subject_only() {
+        let keys = MasterKeys::generate("m1");
+        let tenant = TenantId(Uuid::new_v4());
+        let subject_key = KeyBytes::random();
+        let wrapped = keys.wrap_subject_key(tenant, "user-a", "sk-a", &subject_key);
+        let unwrapped = keys
+            .unwrap_subject_key("m1", tenant, "user-a", "sk-a", &wrapped)
+            .unwrap();
+        assert_eq!(unwrapped.expose(), subject_key.expose());
+        assert!(keys
+            .unwrap_subject_key("m1", tenant, "user-b", "sk-a", &wrapped)
+            .is_err());
+        // Not interchangeable with a tenant data key of the same id.
+        assert!(keys.unwrap("m1", tenant, "sk-a", &wrapped).is_err());
     }
 }

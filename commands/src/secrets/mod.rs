@@ -4,14 +4,21 @@
 //! bound to the record they belong to. Plaintext never reaches an event; the event records the id
 //! of the key that opens it (docs/adr/0003-secret-encryption.md).
 //!
+//! The same master keys wrap one key per data subject (a user), which seals
+//! that user's personal data and is destroyed to erase it
+//! (docs/adr/0016-erasure.md).
+//!
 //! Reading order: [`data_keys::DataKeys`] (seal, open), [`master::MasterKeys`]
 //! (configuration, wrapping), [`rotation`] (re-wrapping under a new master key),
+//! [`subject_keys::SubjectKeys`] and [`erasure`] (personal data),
 //! `cipher` (the AEAD primitive and the record bindings).
 
 mod cipher;
 pub mod data_keys;
+pub mod erasure;
 pub mod master;
 pub mod rotation;
+pub mod subject_keys;
 
 use std::fmt;
 
@@ -100,6 +107,10 @@ pub enum SecretError {
         /// The master key it is recorded as wrapped under.
         master_key_id: String,
     },
+    /// The subject's key was destroyed: its personal data is not written
+    /// again.
+    #[error("this user's personal data was erased; it cannot be recorded again")]
+    SubjectErased,
     /// Tampered ciphertext, or ciphertext moved to another record.
     #[error("the secret could not be decrypted: it was altered or belongs to another record")]
     Undecryptable,
