@@ -65,8 +65,8 @@ async fn forged_access_tokens_are_refused_before_any_resolver(pool: PgPool) {
         // they were forged in: each is forged afresh early in a second and
         // sent at once, so the server checks it in that same second.
         let now = early_in_a_second().await;
-        let (name, token) = auth::forgery::forged_tokens(&app.jwt_config, &claims, now)
-            .swap_remove(index);
+        let (name, token) =
+            auth::forgery::forged_tokens(&app.jwt_config, &claims, now).swap_remove(index);
         let (status, body) = attempt(&app, &format!("Bearer {token}")).await;
         assert_eq!(status, 401, "{name}: {body}");
         assert_eq!(

@@ -115,6 +115,7 @@ impl<P: Projection> Projector<P> {
             last: checkpoint::load_sequences(&mut tx, P::NAME, &keys).await?,
             changed: HashMap::new(),
             applied: Vec::new(),
+            pending: Vec::new(),
             counts: BatchCounts::default(),
             through: current.cursor,
         };
@@ -125,13 +126,23 @@ impl<P: Projection> Projector<P> {
                 .await?
             {
                 Step::Next => {}
+                Step::Apply => batch.pending.push(index),
                 Step::Halt(state, error) => {
                     halt = Some((state, error));
                     break;
                 }
-                // The transaction is dropped: rolled back.
-                Step::Poisoned(error) => return Ok(Attempt::Poisoned(index, error)),
             }
+        }
+        // Everything to apply goes to the projection at once, in order, so
+        // it may write the batch with a few statements.
+        let pending: Vec<&StoredEvent> = batch.pending.iter().map(|&i| &events[i].event).collect();
+        if let Err((at, err)) = self.projection.apply_all(&mut tx, &pending).await {
+            // The transaction is dropped: rolled back.
+            let index = batch.pending.get(at).copied().unwrap_or(0);
+            if err.is_poison() {
+                return Ok(Attempt::Poisoned(index, err.to_string()));
+            }
+            return Err(ProjectorError::Apply(err));
         }
         checkpoint::save_sequences(&mut tx, P::NAME, &batch.changed).await?;
         checkpoint::clear_dead_letters(&mut tx, P::NAME, &batch.applied).await?;
@@ -154,7 +165,8 @@ impl<P: Projection> Projector<P> {
     }
 
     /// Handles one event of the batch: passes it over, skips a redelivery,
-    /// halts on a gap, dead-letters a known poison event, or applies it.
+    /// halts on a gap, dead-letters a known poison event, or marks it to be
+    /// applied with the others after the loop.
     async fn step<'e>(
         &self,
         conn: &mut PgConnection,
@@ -187,21 +199,20 @@ impl<P: Projection> Projector<P> {
                 return Ok(Step::Halt(ProjectionState::Stopped, error));
             }
         } else {
-            match self.projection.apply(conn, event).await {
-                Ok(()) => {
-                    batch.counts.applied += 1;
-                    batch.applied.push(committed);
-                }
-                Err(err) if err.is_poison() => return Ok(Step::Poisoned(err.to_string())),
-                Err(err) => return Err(ProjectorError::Apply(err)),
-            }
+            batch.counts.applied += 1;
+            batch.applied.push(committed);
         }
-        // Applied, or dead-lettered and skipped: either way the aggregate
-        // moves on, so its next event is not a gap.
+        // To be applied, or dead-lettered and skipped: either way the
+        // aggregate moves on, so its next event is not a gap. (If applying
+        // fails, the whole transaction is rolled back.)
         batch.last.insert(key.clone(), event.sequence);
         batch.changed.insert(key, event.sequence);
         batch.through = batch.through.max(committed.cursor);
-        Ok(Step::Next)
+        Ok(if poison.is_some() {
+            Step::Next
+        } else {
+            Step::Apply
+        })
     }
 }
 
@@ -213,6 +224,8 @@ struct Progress<'e> {
     changed: HashMap<AggregateKey, i64>,
     /// Events applied (their old dead letters are cleared).
     applied: Vec<&'e CommittedEvent>,
+    /// Indexes in the batch of the events to apply.
+    pending: Vec<usize>,
     counts: BatchCounts,
     /// The checkpoint to write.
     through: Cursor,
@@ -221,8 +234,9 @@ struct Progress<'e> {
 /// What to do after one event.
 enum Step {
     Next,
+    /// Apply it, with the batch's other events, after the loop.
+    Apply,
     Halt(ProjectionState, String),
-    Poisoned(String),
 }
 
 fn gap_message(event: &StoredEvent, expected: i64) -> String {

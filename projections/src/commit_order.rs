@@ -46,7 +46,7 @@ pub async fn read_committed(
            FROM events
           WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
             AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-          ORDER BY transaction_id, global_position
+          ORDER BY events.transaction_id, events.global_position
           LIMIT $3",
     )
     .bind(after.transaction_id.to_string())

@@ -41,6 +41,21 @@ pub trait Projection: Send + Sync + 'static {
     /// and must not depend on the order of two different aggregates' events
     /// (a Kafka source keeps only each aggregate's order).
     async fn apply(&self, conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ApplyError>;
+
+    /// Applies the events of one batch that are due, in order, inside the
+    /// batch's transaction; on failure, the index of the event that failed.
+    /// The default applies them one by one; a projection may write them
+    /// with fewer statements, with the same effect.
+    async fn apply_all(
+        &self,
+        conn: &mut PgConnection,
+        events: &[&StoredEvent],
+    ) -> Result<(), (usize, ApplyError)> {
+        for (index, event) in events.iter().enumerate() {
+            self.apply(conn, event).await.map_err(|err| (index, err))?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether a projection may run during a replay (a rebuild of its read

@@ -41,34 +41,124 @@ impl Projection for AuditLogProjection {
     const REPLAY: Replay = Replay::Rebuild(&["audit_log"]);
 
     async fn apply(&self, conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ApplyError> {
+        self.apply_all(conn, &[event]).await.map_err(|(_, err)| err)
+    }
+
+    /// One multi-row INSERT for the whole batch. Should the database refuse
+    /// it, the rows go in one by one under a savepoint, so that the event
+    /// at fault is named.
+    async fn apply_all(
+        &self,
+        conn: &mut PgConnection,
+        events: &[&StoredEvent],
+    ) -> Result<(), (usize, ApplyError)> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut rows = Rows::default();
+        for (index, event) in events.iter().enumerate() {
+            rows.push(event).map_err(|err| (index, err))?;
+        }
+        if events.len() == 1 {
+            return rows.insert(conn).await.map_err(|err| (0, err.into()));
+        }
+        sqlx::query("SAVEPOINT audit_log_batch")
+            .execute(&mut *conn)
+            .await
+            .map_err(|err| (0, err.into()))?;
+        match rows.insert(conn).await {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT audit_log_batch")
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|err| (0, err.into()))?;
+                for (index, event) in events.iter().enumerate() {
+                    let mut one = Rows::default();
+                    one.push(event).map_err(|err| (index, err))?;
+                    one.insert(conn).await.map_err(|err| (index, err.into()))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Audit rows as column arrays, for one `INSERT … SELECT FROM unnest(…)`.
+#[derive(Default)]
+struct Rows {
+    global_position: Vec<i64>,
+    event_id: Vec<Uuid>,
+    tenant_id: Vec<Uuid>,
+    actor: Vec<String>,
+    action: Vec<String>,
+    aggregate_type: Vec<String>,
+    aggregate_id: Vec<String>,
+    sequence: Vec<i64>,
+    recorded_at: Vec<DateTime<Utc>>,
+    command_id: Vec<Option<Uuid>>,
+    correlation_id: Vec<Option<Uuid>>,
+    causation_id: Vec<Option<Uuid>>,
+    trace_id: Vec<Option<String>>,
+    client_ip: Vec<Option<String>>,
+    user_agent: Vec<Option<String>>,
+}
+
+impl Rows {
+    fn push(&mut self, event: &StoredEvent) -> Result<(), ApplyError> {
         let meta = &event.metadata;
         let tenant_id = uuid_at(meta, TENANT_ID)?.ok_or_else(|| missing(event, TENANT_ID))?;
         let actor = text_at(meta, ACTOR).ok_or_else(|| missing(event, ACTOR))?;
+        self.command_id.push(uuid_at(meta, COMMAND_ID)?);
+        self.correlation_id.push(uuid_at(meta, CORRELATION_ID)?);
+        self.causation_id.push(uuid_at(meta, CAUSATION_ID)?);
+        self.global_position.push(event.global_position);
+        self.event_id.push(event.event_id);
+        self.tenant_id.push(tenant_id);
+        self.actor.push(actor.to_owned());
+        self.action.push(event.event_type.clone());
+        self.aggregate_type.push(event.aggregate_type.clone());
+        self.aggregate_id.push(event.aggregate_id.clone());
+        self.sequence.push(event.sequence);
+        self.recorded_at.push(event.recorded_at);
+        self.trace_id
+            .push(text_at(meta, TRACE_ID).map(str::to_owned));
+        self.client_ip
+            .push(text_at(meta, CLIENT_IP).map(str::to_owned));
+        self.user_agent
+            .push(text_at(meta, USER_AGENT).map(str::to_owned));
+        Ok(())
+    }
+
+    async fn insert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO audit_log (global_position, event_id, tenant_id, actor, action,
                                     aggregate_type, aggregate_id, sequence, recorded_at,
                                     command_id, correlation_id, causation_id, trace_id,
                                     client_ip, user_agent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+                                  $6::text[], $7::text[], $8::bigint[], $9::timestamptz[],
+                                  $10::uuid[], $11::uuid[], $12::uuid[], $13::text[],
+                                  $14::text[], $15::text[])",
         )
-        .bind(event.global_position)
-        .bind(event.event_id)
-        .bind(tenant_id)
-        .bind(actor)
-        .bind(&event.event_type)
-        .bind(&event.aggregate_type)
-        .bind(&event.aggregate_id)
-        .bind(event.sequence)
-        .bind(event.recorded_at)
-        .bind(uuid_at(meta, COMMAND_ID)?)
-        .bind(uuid_at(meta, CORRELATION_ID)?)
-        .bind(uuid_at(meta, CAUSATION_ID)?)
-        .bind(text_at(meta, TRACE_ID))
-        .bind(text_at(meta, CLIENT_IP))
-        .bind(text_at(meta, USER_AGENT))
+        .bind(&self.global_position)
+        .bind(&self.event_id)
+        .bind(&self.tenant_id)
+        .bind(&self.actor)
+        .bind(&self.action)
+        .bind(&self.aggregate_type)
+        .bind(&self.aggregate_id)
+        .bind(&self.sequence)
+        .bind(&self.recorded_at)
+        .bind(&self.command_id)
+        .bind(&self.correlation_id)
+        .bind(&self.causation_id)
+        .bind(&self.trace_id)
+        .bind(&self.client_ip)
+        .bind(&self.user_agent)
         .execute(conn)
-        .await?;
-        Ok(())
+        .await
+        .map(drop)
     }
 }
 

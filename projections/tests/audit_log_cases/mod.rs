@@ -243,3 +243,42 @@ async fn an_event_without_a_tenant_stops_the_audit_log_until_retried(pool: PgPoo
     assert_eq!(rows.items.len(), 1);
     assert!(list_dead_letters(&pool, AUDIT).await.unwrap().is_empty());
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_row_the_database_refuses_is_named_among_a_batch_written_at_once(pool: PgPool) {
+    let tenant = TenantId(Uuid::now_v7());
+    let good = metadata(tenant, "user:alice", Uuid::now_v7());
+    // A rule of the database (here a check the test adds) refuses one row:
+    // the batch's one INSERT fails, and the rows are then written one by
+    // one to find the culprit.
+    sqlx::query("ALTER TABLE audit_log ADD CONSTRAINT no_mallory CHECK (actor <> 'user:mallory')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let refused = metadata(tenant, "user:mallory", Uuid::now_v7());
+    let mut positions = Vec::new();
+    for (n, meta) in [&good, &good, &refused, &good, &good]
+        .into_iter()
+        .enumerate()
+    {
+        let id = Uuid::now_v7();
+        let event = json!({"WorkflowCreated": {"tenant_id": tenant.to_string(), "name": format!("W{n}"), "description": ""}});
+        positions.push(append(&pool, "Workflow", id, 1, meta.clone(), &[event]).await);
+    }
+    spawn(&pool, AuditLogProjection, PoisonPolicy::Skip);
+    wait_for(&pool, AUDIT, *positions.last().unwrap()).await;
+    let rows = list_audit_log(&pool, tenant.0, &AuditFilter::default(), None, 10)
+        .await
+        .unwrap();
+    let mut written: Vec<i64> = rows.items.iter().map(|r| r.global_position).collect();
+    written.sort_unstable();
+    let expected: Vec<i64> = positions
+        .iter()
+        .copied()
+        .filter(|p| *p != positions[2])
+        .collect();
+    assert_eq!(written, expected, "every row but the refused one");
+    let letters = list_dead_letters(&pool, AUDIT).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].global_position, positions[2]);
+}
