@@ -26,6 +26,8 @@ pub struct Caller {
     pub trace_id: String,
     /// The client's address, when known.
     pub client: Option<SocketAddr>,
+    /// The client's `User-Agent`, when it sent one (at most 256 characters).
+    pub user_agent: Option<String>,
 }
 
 /// Why a request was refused before any resolver ran.
@@ -76,11 +78,13 @@ pub(crate) async fn caller(
     client: Option<SocketAddr>,
 ) -> Result<Caller, Refusal> {
     let trace_id = trace_id(headers);
+    let user_agent = user_agent(headers);
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(Caller {
             authenticated: None,
             trace_id,
             client,
+            user_agent,
         });
     };
     let value = value
@@ -98,6 +102,7 @@ pub(crate) async fn caller(
             authenticated: Some(authenticated),
             trace_id,
             client,
+            user_agent,
         }),
         Err(AuthError::Rejected { reason }) => {
             tracing::info!(reason, trace_id, "credential refused");
@@ -109,6 +114,13 @@ pub(crate) async fn caller(
             Err(Refusal::Unavailable)
         }
     }
+}
+
+/// The `User-Agent` header, when it is readable text, cut to 256
+/// characters (it is recorded with every event the request causes).
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    let text = headers.get(header::USER_AGENT)?.to_str().ok()?.trim();
+    (!text.is_empty()).then(|| text.chars().take(256).collect())
 }
 
 /// The trace id of a W3C `traceparent` header, or a fresh one.

@@ -224,6 +224,7 @@ async fn the_audit_log_pages_newest_first_for_callers_with_read_audit(pool: PgPo
         "{newest}"
     );
     assert!(newest["correlationId"].is_string() && newest["causationId"].is_string());
+    assert_eq!(newest["clientIp"], "127.0.0.1", "from where: {newest}");
     assert!(!all.to_string().contains(SECRET));
     let times: Vec<DateTime<FixedOffset>> = entries
         .iter()

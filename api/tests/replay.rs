@@ -8,6 +8,9 @@ mod support;
 use std::time::Duration;
 
 use domain::access::Role;
+use projections::projector::{Projector, ProjectorConfig};
+use projections::read_models::audit_log::AuditLogProjection;
+use projections::source::StoreSource;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use support::*;
@@ -223,4 +226,45 @@ async fn admins_rebuild_a_read_model_and_follow_its_progress(pool: PgPool) {
         )
         .await;
     assert_eq!(found["data"]["workflow"]["name"], "After", "{found}");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_audit_log_says_who_changed_what_when_and_from_where(pool: PgPool) {
+    // The audit log's projector, as `serve` runs it.
+    let projector = Projector::new(pool.clone(), AuditLogProjection, ProjectorConfig::default());
+    let source = StoreSource::new(pool.clone()).with_poll_interval(Duration::from_millis(100));
+    tokio::spawn(async move { projector.run(source, std::future::pending()).await });
+    let app = spawn_app(pool.clone()).await;
+    let id = app
+        .create_workflow(&app.tenant.admin_token, "Origins")
+        .await;
+    let renamed: Value = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .bearer_auth(&app.tenant.admin_token)
+        .header("user-agent", "auditor-console/2.1")
+        .json(&json!({"query": RENAME, "variables": {"id": id, "name": "Origins (renamed)"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at = renamed["data"]["renameWorkflow"]["position"].clone();
+    let audit = app
+        .gql(
+            "query($id: ID!, $at: BigInt) { auditLog(filter: {aggregateId: $id}, consistentWith: $at) {
+               edges { node { actor action recordedAt clientIp userAgent } } } }",
+            json!({"id": id, "at": at}),
+        )
+        .await;
+    let newest = &audit["data"]["auditLog"]["edges"][0]["node"];
+    assert_eq!(newest["action"], "WorkflowRenamed", "{audit}");
+    assert!(
+        newest["actor"].as_str().unwrap().starts_with("token:"),
+        "{newest}"
+    );
+    assert_eq!(newest["clientIp"], "127.0.0.1", "{newest}");
+    assert_eq!(newest["userAgent"], "auditor-console/2.1", "{newest}");
+    assert!(newest["recordedAt"].is_string());
 }

@@ -19,6 +19,10 @@ pub struct CommandContext {
     pub causation_id: Option<Uuid>,
     /// The request trace this command runs in.
     pub trace_id: String,
+    /// Where the request came from, when it came over HTTP.
+    pub client_ip: Option<String>,
+    /// The requesting client's user agent, when it sent one.
+    pub user_agent: Option<String>,
 }
 
 impl CommandContext {
@@ -31,12 +35,22 @@ impl CommandContext {
             correlation_id: None,
             causation_id: None,
             trace_id: Uuid::new_v4().simple().to_string(),
+            client_ip: None,
+            user_agent: None,
         }
     }
 
     /// The same context with a client-chosen command id.
     pub fn with_command_id(mut self, command_id: Option<Uuid>) -> Self {
         self.command_id = command_id;
+        self
+    }
+
+    /// The same context with the origin of the request that sends it (the
+    /// audit log's "from where").
+    pub fn with_origin(mut self, client_ip: Option<String>, user_agent: Option<String>) -> Self {
+        self.client_ip = client_ip;
+        self.user_agent = user_agent;
         self
     }
 
@@ -48,6 +62,8 @@ impl CommandContext {
             correlation_id: self.correlation_id.unwrap_or(command_id),
             causation_id: self.causation_id.unwrap_or(command_id),
             trace_id: self.trace_id.clone(),
+            client_ip: self.client_ip.clone(),
+            user_agent: self.user_agent.clone(),
         }
     }
 }

@@ -23,6 +23,11 @@ pub const CORRELATION_ID: &str = "correlation_id";
 pub const CAUSATION_ID: &str = "causation_id";
 /// Key of the distributed-tracing trace id.
 pub const TRACE_ID: &str = "trace_id";
+/// Key of the address of the client whose request caused the event, when
+/// it came over HTTP.
+pub const CLIENT_IP: &str = "client_ip";
+/// Key of that client's user agent, when it sent one.
+pub const USER_AGENT: &str = "user_agent";
 
 /// Typed metadata of one event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +44,12 @@ pub struct EventMetadata {
     pub causation_id: Uuid,
     /// The trace the command was handled in (may be empty).
     pub trace_id: String,
+    /// Where the request came from, when it came over HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+    /// The requesting client's user agent, when it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 /// Why a metadata map could not be read.
@@ -71,6 +82,13 @@ impl EventMetadata {
             (CAUSATION_ID.to_owned(), self.causation_id.to_string()),
             (TRACE_ID.to_owned(), self.trace_id.clone()),
         ])
+        .into_iter()
+        .chain(
+            [(CLIENT_IP, &self.client_ip), (USER_AGENT, &self.user_agent)]
+                .into_iter()
+                .filter_map(|(key, value)| Some((key.to_owned(), value.clone()?))),
+        )
+        .collect()
     }
 
     /// Reads the map written by [`EventMetadata::to_map`]; unknown keys are
@@ -95,6 +113,8 @@ impl EventMetadata {
             correlation_id: uuid(CORRELATION_ID)?,
             causation_id: uuid(CAUSATION_ID)?,
             trace_id: get(TRACE_ID)?.to_owned(),
+            client_ip: map.get(CLIENT_IP).cloned(),
+            user_agent: map.get(USER_AGENT).cloned(),
         })
     }
 }
@@ -111,6 +131,8 @@ mod tests {
             correlation_id: Uuid::from_u128(11),
             causation_id: Uuid::from_u128(12),
             trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+            client_ip: None,
+            user_agent: None,
         }
     }
 
@@ -120,6 +142,20 @@ mod tests {
         let map = meta.to_map();
         assert_eq!(map.len(), 6);
         assert_eq!(map[TENANT_ID], "00000000-0000-0000-0000-000000000001");
+        assert_eq!(EventMetadata::from_map(&map), Ok(meta));
+    }
+
+    #[test]
+    fn the_origin_of_a_request_travels_when_known() {
+        let meta = EventMetadata {
+            client_ip: Some("203.0.113.7".into()),
+            user_agent: Some("curl/8.5".into()),
+            ..sample()
+        };
+        let map = meta.to_map();
+        assert_eq!(map.len(), 8);
+        assert_eq!(map[CLIENT_IP], "203.0.113.7");
+        assert_eq!(map[USER_AGENT], "curl/8.5");
         assert_eq!(EventMetadata::from_map(&map), Ok(meta));
     }
 

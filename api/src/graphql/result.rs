@@ -53,7 +53,11 @@ pub(crate) fn command_context(
         .map(|id| parse_uuid("commandId", id))
         .transpose()?;
     let mut command_context = CommandContext::new(authenticated.tenant_id, authenticated.actor())
-        .with_command_id(command_id);
+        .with_command_id(command_id)
+        .with_origin(
+            caller.client.map(|client| client.ip().to_string()),
+            caller.user_agent.clone(),
+        );
     command_context.trace_id = caller.trace_id.clone();
     Ok((commands, command_context, caller.trace_id.clone()))
 }

@@ -8,7 +8,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::metadata::{ACTOR, CAUSATION_ID, COMMAND_ID, CORRELATION_ID, TENANT_ID, TRACE_ID};
+use domain::metadata::{
+    ACTOR, CAUSATION_ID, CLIENT_IP, COMMAND_ID, CORRELATION_ID, TENANT_ID, TRACE_ID, USER_AGENT,
+};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
@@ -16,11 +18,6 @@ use uuid::Uuid;
 use super::workflow_queries::Page;
 use crate::history::StoredEvent;
 use crate::projector::{ApplyError, Projection, Replay};
-
-/// Metadata key of the client's address, when a request carried one.
-pub const CLIENT_IP: &str = "client_ip";
-/// Metadata key of the client's user agent, when a request carried one.
-pub const USER_AGENT: &str = "user_agent";
 
 /// Folds every event of the store into `audit_log`.
 #[derive(Debug, Clone, Copy, Default)]
