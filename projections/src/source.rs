@@ -82,9 +82,7 @@ pub struct StoreSource {
     pool: PgPool,
     after: Cursor,
     poll: Duration,
-    listener: Option<PgListener>,
-    /// When listening last failed; listening is retried a poll later.
-    listen_failed: Option<Instant>,
+    events: EventsListener,
     /// When events were last delivered.
     delivered_at: Option<Instant>,
     /// The next quick pause; kept across calls so a long transaction
@@ -108,11 +106,10 @@ impl StoreSource {
     /// at least once a second.
     pub fn new(pool: PgPool) -> Self {
         Self {
-            pool,
             after: Cursor::default(),
             poll: Duration::from_secs(1),
-            listener: None,
-            listen_failed: None,
+            events: EventsListener::new(pool.clone(), Duration::from_secs(1)),
+            pool,
             delivered_at: None,
             quick_pause: QUICK_FIRST,
         }
@@ -122,54 +119,13 @@ impl StoreSource {
     /// notification (and answering an empty batch after that long).
     pub fn with_poll_interval(mut self, poll: Duration) -> Self {
         self.poll = poll.max(Duration::from_millis(1));
+        self.events.retry_after = self.poll;
         self
     }
 
     /// The cursor of the last event delivered.
     pub fn position(&self) -> Cursor {
         self.after
-    }
-
-    async fn ensure_listener(&mut self) {
-        if self.listener.is_some() || self.listen_failed.is_some_and(|t| t.elapsed() < self.poll) {
-            return;
-        }
-        let listening = async {
-            let mut listener = PgListener::connect_with(&self.pool).await?;
-            listener.listen(EVENTS_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        match listening.await {
-            Ok(listener) => {
-                self.listener = Some(listener);
-                self.listen_failed = None;
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot LISTEN for new events; polling");
-                self.listen_failed = Some(Instant::now());
-            }
-        }
-    }
-
-    /// Waits for a notification, at most `limit`.
-    async fn wait(&mut self, limit: Duration) -> Result<(), SourceError> {
-        let Some(listener) = &mut self.listener else {
-            tokio::time::sleep(limit).await;
-            return Ok(());
-        };
-        match tokio::time::timeout(limit, listener.recv()).await {
-            Err(_) | Ok(Ok(_)) => Ok(()),
-            Ok(Err(sqlx::Error::PoolClosed)) => {
-                self.listener = None;
-                Err(SourceError::Closed)
-            }
-            Ok(Err(err)) => {
-                tracing::warn!(error = %err, "lost the LISTEN connection; polling");
-                self.listener = None;
-                self.listen_failed = Some(Instant::now());
-                Ok(())
-            }
-        }
     }
 
     /// Whether committed events exist after the cursor that the horizon
@@ -196,7 +152,7 @@ impl EventSource for StoreSource {
     async fn next_batch(&mut self, max: usize) -> Result<Vec<CommittedEvent>, SourceError> {
         // Listen before reading, so a commit between the read and the wait
         // still wakes us.
-        self.ensure_listener().await;
+        self.events.listen().await;
         let started = Instant::now();
         loop {
             let events = read_committed(&self.pool, self.after, max.max(1) as i64).await?;
@@ -213,11 +169,86 @@ impl EventSource for StoreSource {
             if lingering || self.blocked().await? {
                 // A notification still ends the pause at once; the pause
                 // only bounds how late an unnotified commit is seen.
-                self.wait(self.quick_pause.min(left)).await?;
+                self.events.wait(self.quick_pause.min(left)).await?;
                 self.quick_pause = (self.quick_pause * 2).min(QUICK_MAX);
             } else {
                 self.quick_pause = QUICK_FIRST;
-                self.wait(left).await?;
+                self.events.wait(left).await?;
+            }
+        }
+    }
+}
+
+/// `LISTEN jobsprint_events` as a wake-up hint for a commit-order reader,
+/// falling back to plain pauses while listening fails (it is retried
+/// `retry_after` later). Never a delivery channel: a reader always reads
+/// the store after waking.
+pub struct EventsListener {
+    pool: PgPool,
+    listener: Option<PgListener>,
+    /// When listening last failed.
+    failed_at: Option<Instant>,
+    /// How long after a failure listening is tried again.
+    pub retry_after: Duration,
+}
+
+impl EventsListener {
+    /// Not listening yet; [`EventsListener::listen`] starts.
+    pub fn new(pool: PgPool, retry_after: Duration) -> Self {
+        Self {
+            pool,
+            listener: None,
+            failed_at: None,
+            retry_after,
+        }
+    }
+
+    /// Listens, unless it already does or listening failed less than
+    /// `retry_after` ago. Call it before reading, so that a commit between
+    /// the read and the wait still wakes the reader.
+    pub async fn listen(&mut self) {
+        if self.listener.is_some()
+            || self
+                .failed_at
+                .is_some_and(|t| t.elapsed() < self.retry_after)
+        {
+            return;
+        }
+        let listening = async {
+            let mut listener = PgListener::connect_with(&self.pool).await?;
+            listener.listen(EVENTS_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        match listening.await {
+            Ok(listener) => {
+                self.listener = Some(listener);
+                self.failed_at = None;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot LISTEN for new events; polling");
+                self.failed_at = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Waits for a notification, at most `limit` (the whole `limit` when
+    /// not listening). `Closed` once the pool is closed.
+    pub async fn wait(&mut self, limit: Duration) -> Result<(), SourceError> {
+        let Some(listener) = &mut self.listener else {
+            tokio::time::sleep(limit).await;
+            return Ok(());
+        };
+        match tokio::time::timeout(limit, listener.recv()).await {
+            Err(_) | Ok(Ok(_)) => Ok(()),
+            Ok(Err(sqlx::Error::PoolClosed)) => {
+                self.listener = None;
+                Err(SourceError::Closed)
+            }
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "lost the LISTEN connection; polling");
+                self.listener = None;
+                self.failed_at = Some(Instant::now());
+                Ok(())
             }
         }
     }

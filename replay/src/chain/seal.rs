@@ -13,11 +13,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use projections::commit_order::{read_committed, CommittedEvent, Cursor};
-use projections::source::EVENTS_CHANNEL;
-use sqlx::postgres::PgListener;
+use projections::source::{EventsListener, SourceError};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
@@ -83,7 +82,7 @@ impl Sealer {
     /// Seals until `shutdown` completes, woken by new events; errors are
     /// logged and retried a poll later.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let mut waiter = Waiter::new(self.pool.clone());
+        let mut waiter = Waiter::new(self.pool.clone(), self.config.poll);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -105,7 +104,7 @@ impl Sealer {
     /// behind an open transaction's horizon.
     async fn round(&self, waiter: &mut Waiter) -> Result<(), ChainError> {
         // Listen before looking, so a commit in between still wakes us.
-        waiter.listen(self.config.poll).await;
+        waiter.listen().await;
         let (ready, pending): (bool, bool) = sqlx::query_as(
             "SELECT EXISTS (SELECT 1 FROM events e
                              WHERE (e.transaction_id, e.global_position)
@@ -151,65 +150,31 @@ const QUICK_FIRST: Duration = Duration::from_millis(5);
 /// Longest such pause: how late the sealer sees them once it ends.
 const QUICK_MAX: Duration = Duration::from_millis(200);
 
-/// `LISTEN jobsprint_events` (a hint only), with polling when listening fails.
+/// The sealer's wake-ups: `LISTEN jobsprint_events` (a hint only), and
+/// how long its next quick pause is.
 struct Waiter {
-    pool: PgPool,
-    listener: Option<PgListener>,
-    listen_failed: Option<Instant>,
+    events: EventsListener,
     quick: Duration,
 }
 
 impl Waiter {
-    fn new(pool: PgPool) -> Self {
+    fn new(pool: PgPool, poll: Duration) -> Self {
         Self {
-            pool,
-            listener: None,
-            listen_failed: None,
+            events: EventsListener::new(pool, poll),
             quick: QUICK_FIRST,
         }
     }
 
-    async fn listen(&mut self, retry_after: Duration) {
-        if self.listener.is_some()
-            || self
-                .listen_failed
-                .is_some_and(|t| t.elapsed() < retry_after)
-        {
-            return;
-        }
-        let listening = async {
-            let mut listener = PgListener::connect_with(&self.pool).await?;
-            listener.listen(EVENTS_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        match listening.await {
-            Ok(listener) => {
-                self.listener = Some(listener);
-                self.listen_failed = None;
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "the sealer cannot LISTEN for new events; polling");
-                self.listen_failed = Some(Instant::now());
-            }
-        }
+    async fn listen(&mut self) {
+        self.events.listen().await;
     }
 
     /// Waits for a notification, at most `limit`.
     async fn wait(&mut self, limit: Duration) -> Result<(), ChainError> {
-        let Some(listener) = &mut self.listener else {
-            tokio::time::sleep(limit).await;
-            return Ok(());
-        };
-        match tokio::time::timeout(limit, listener.recv()).await {
-            Err(_) | Ok(Ok(_)) => Ok(()),
-            Ok(Err(sqlx::Error::PoolClosed)) => Err(ChainError::Store(sqlx::Error::PoolClosed)),
-            Ok(Err(err)) => {
-                tracing::warn!(error = %err, "the sealer lost its LISTEN connection; polling");
-                self.listener = None;
-                self.listen_failed = Some(Instant::now());
-                Ok(())
-            }
-        }
+        self.events.wait(limit).await.map_err(|err| match err {
+            SourceError::Store(err) => ChainError::Store(err),
+            _ => ChainError::Store(sqlx::Error::PoolClosed),
+        })
     }
 }
 
