@@ -92,7 +92,9 @@ pub async fn aggregate_history(
     Ok(HistoryPage { events, has_more })
 }
 
-pub(crate) fn stored_event(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, sqlx::Error> {
+/// The event of a row that selects the `events` columns by their names
+/// (`aggregate_type` … `recorded_at`).
+pub fn stored_event(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, sqlx::Error> {
     Ok(StoredEvent {
         aggregate_type: row.try_get("aggregate_type")?,
         aggregate_id: row.try_get("aggregate_id")?,

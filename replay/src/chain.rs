@@ -13,8 +13,7 @@ pub mod verify;
 
 use chrono::{DateTime, Utc};
 use projections::commit_order::Cursor;
-use projections::history::StoredEvent;
-use serde_json::Value;
+use projections::history::{stored_event, StoredEvent};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
@@ -156,19 +155,8 @@ pub async fn unsealed_by_tenant(
 
 /// Decodes the event columns of a row, `None` when the event is missing.
 pub(crate) fn optional_event(row: &PgRow) -> Result<Option<StoredEvent>, sqlx::Error> {
-    let Some(aggregate_type) = row.try_get::<Option<String>, _>("aggregate_type")? else {
+    if row.try_get::<Option<String>, _>("aggregate_type")?.is_none() {
         return Ok(None);
-    };
-    Ok(Some(StoredEvent {
-        aggregate_type,
-        aggregate_id: row.try_get("aggregate_id")?,
-        sequence: row.try_get("sequence")?,
-        global_position: row.try_get("global_position")?,
-        event_id: row.try_get("event_id")?,
-        event_type: row.try_get("event_type")?,
-        event_version: row.try_get("event_version")?,
-        payload: row.try_get::<Value, _>("payload")?,
-        metadata: row.try_get::<Value, _>("metadata")?,
-        recorded_at: row.try_get("recorded_at")?,
-    }))
+    }
+    stored_event(row).map(Some)
 }
