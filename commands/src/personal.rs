@@ -18,6 +18,7 @@ use std::sync::Arc;
 use cqrs_es::persist::{SerializedEvent, SerializedSnapshot};
 use domain::ids::TenantId;
 use domain::integration::SealedSecret;
+use domain::metadata::TENANT_ID;
 use serde_json::{json, Map, Value};
 
 use crate::secrets::subject_keys::{Opening, SubjectKeys};
@@ -53,65 +54,60 @@ impl PersonalData {
         Self { keys }
     }
 
-    /// `events` (of one User) with their personal fields sealed. Without
-    /// master keys they stay plain; an erased subject's are refused.
-    pub(crate) async fn seal_events(
+    /// The events of one append of `aggregate_type` with their personal
+    /// fields sealed, and the snapshot written with them sealed in place;
+    /// `None` when nothing is sealed (another aggregate, no personal value,
+    /// no master keys): the events are written as given. An erased
+    /// subject's events are refused, its snapshot keeps placeholders only.
+    pub(crate) async fn seal_append(
         &self,
-        tenant: TenantId,
+        aggregate_type: &str,
         events: &[SerializedEvent],
-    ) -> Result<Vec<SerializedEvent>, SecretError> {
-        let mut events = events.to_vec();
+        snapshot: Option<&mut Value>,
+    ) -> Result<Option<Vec<SerializedEvent>>, SecretError> {
         let Some(first) = events.first() else {
-            return Ok(events);
+            return Ok(None);
         };
-        if !events.iter().any(|e| has_plain_fields(&e.payload)) {
-            return Ok(events);
+        if aggregate_type != AGGREGATE_TYPE {
+            return Ok(None);
         }
-        let subject = first.aggregate_id.clone();
-        let Some(key) = self.keys.sealing_key(tenant, &subject).await? else {
-            return Ok(events);
+        let tenant = first
+            .metadata
+            .get(TENANT_ID)
+            .and_then(Value::as_str)
+            .and_then(|text| text.parse().ok())
+            .map(TenantId)
+            .ok_or(SecretError::NoTenant)?;
+        let plain_events = events.iter().any(|e| has_plain_fields(&e.payload));
+        let plain_snapshot = snapshot.as_deref().is_some_and(has_plain_fields);
+        if !(plain_events || plain_snapshot) {
+            return Ok(None);
+        }
+        let subject = first.aggregate_id.as_str();
+        let key = match self.keys.sealing_key(tenant, subject).await {
+            Ok(Some(key)) => key,
+            Ok(None) => return Ok(None),
+            Err(SecretError::SubjectErased) if !plain_events => {
+                if let Some(payload) = snapshot {
+                    visit(payload, &mut |field, value| {
+                        *value = placeholder(subject, field);
+                        Ok(())
+                    })?;
+                }
+                return Ok(None);
+            }
+            Err(err) => return Err(err),
         };
-        for event in &mut events {
-            visit(&mut event.payload, &mut |field, value| {
+        let mut sealed = events.to_vec();
+        for payload in sealed.iter_mut().map(|e| &mut e.payload).chain(snapshot) {
+            visit(payload, &mut |field, value| {
                 if let Value::String(plain) = value {
-                    *value = sealed_value(&key.seal(&subject, field, plain));
+                    *value = sealed_value(&key.seal(subject, field, plain));
                 }
                 Ok(())
             })?;
         }
-        Ok(events)
-    }
-
-    /// A User snapshot with its personal fields sealed. An erased
-    /// subject's snapshot keeps placeholders only.
-    pub(crate) async fn seal_snapshot(
-        &self,
-        tenant: TenantId,
-        subject: &str,
-        mut payload: Value,
-    ) -> Result<Value, SecretError> {
-        if !has_plain_fields(&payload) {
-            return Ok(payload);
-        }
-        let key = match self.keys.sealing_key(tenant, subject).await {
-            Ok(Some(key)) => key,
-            Ok(None) => return Ok(payload),
-            Err(SecretError::SubjectErased) => {
-                visit(&mut payload, &mut |field, value| {
-                    *value = placeholder(subject, field);
-                    Ok(())
-                })?;
-                return Ok(payload);
-            }
-            Err(err) => return Err(err),
-        };
-        visit(&mut payload, &mut |field, value| {
-            if let Value::String(plain) = value {
-                *value = sealed_value(&key.seal(subject, field, plain));
-            }
-            Ok(())
-        })?;
-        Ok(payload)
+        Ok(Some(sealed))
     }
 
     /// `events` (of one aggregate of `aggregate_type`) with personal fields

@@ -25,10 +25,9 @@ use serde_json::Value;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use domain::ids::TenantId;
 use domain::metadata::{COMMAND_ID, TENANT_ID};
 
-use crate::personal::{self, PersonalData};
+use crate::personal::PersonalData;
 use crate::secrets::subject_keys::SubjectKeys;
 use crate::secrets::SecretError;
 use crate::write_scope;
@@ -76,7 +75,16 @@ impl EventRepository {
         events: &[SerializedEvent],
         snapshot: Option<Snapshot>,
     ) -> Result<(), PersistenceError> {
-        let (sealed, snapshot) = self.seal(aggregate_type, events, snapshot).await?;
+        let mut snapshot = snapshot;
+        let sealed = self
+            .personal
+            .seal_append(
+                aggregate_type,
+                events,
+                snapshot.as_mut().map(|s| &mut s.payload),
+            )
+            .await
+            .map_err(secret_error)?;
         let events = sealed.as_deref().unwrap_or(events);
         let written = self
             .append_in_tx(aggregate_type, events, snapshot)
@@ -86,44 +94,6 @@ impl EventRepository {
             write_scope::report_written(written);
         }
         Ok(())
-    }
-
-    /// User events and snapshot with their personal fields sealed (`None`
-    /// for the events of every other aggregate: they are written as given).
-    async fn seal(
-        &self,
-        aggregate_type: &str,
-        events: &[SerializedEvent],
-        snapshot: Option<Snapshot>,
-    ) -> Result<(Option<Vec<SerializedEvent>>, Option<Snapshot>), PersistenceError> {
-        let Some(first) = events.first() else {
-            return Ok((None, snapshot));
-        };
-        if aggregate_type != personal::AGGREGATE_TYPE {
-            return Ok((None, snapshot));
-        }
-        let tenant = meta_uuid(&first.metadata, TENANT_ID)
-            .map(TenantId)
-            .ok_or_else(|| {
-                PersistenceError::UnknownError("a user event carries no tenant_id".into())
-            })?;
-        let sealed = self
-            .personal
-            .seal_events(tenant, events)
-            .await
-            .map_err(secret_error)?;
-        let snapshot = match snapshot {
-            None => None,
-            Some(snapshot) => Some(Snapshot {
-                payload: self
-                    .personal
-                    .seal_snapshot(tenant, &first.aggregate_id, snapshot.payload)
-                    .await
-                    .map_err(secret_error)?,
-                ..snapshot
-            }),
-        };
-        Ok((Some(sealed), snapshot))
     }
 
     async fn append_in_tx(

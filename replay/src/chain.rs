@@ -155,7 +155,10 @@ pub async fn unsealed_by_tenant(
 
 /// Decodes the event columns of a row, `None` when the event is missing.
 pub(crate) fn optional_event(row: &PgRow) -> Result<Option<StoredEvent>, sqlx::Error> {
-    if row.try_get::<Option<String>, _>("aggregate_type")?.is_none() {
+    if row
+        .try_get::<Option<String>, _>("aggregate_type")?
+        .is_none()
+    {
         return Ok(None);
     }
     stored_event(row).map(Some)

@@ -111,6 +111,9 @@ pub enum SecretError {
     /// again.
     #[error("this user's personal data was erased; it cannot be recorded again")]
     SubjectErased,
+    /// A User event to seal names no tenant in its metadata.
+    #[error("a user event carries no tenant_id")]
+    NoTenant,
     /// Tampered ciphertext, or ciphertext moved to another record.
     #[error("the secret could not be decrypted: it was altered or belongs to another record")]
     Undecryptable,
