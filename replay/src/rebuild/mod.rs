@@ -3,7 +3,7 @@
 //!
 //! 1. Empty shadow copies of the projection's tables (and of the runner's
 //!    bookkeeping) are made in a schema of their own (`shadow`).
-//! 2. The projection's own code folds the whole store into them, in commit
+//! 2. The projection's own code folds the whole store into them (`fold.rs`), in commit
 //!    order, in short batches, through a pool whose `search_path` puts the
 //!    shadow schema first and whose `jobsprint.replay` setting silences
 //!    notifications.
@@ -18,23 +18,21 @@
 //! tables untouched; its shadow schema is dropped. One rebuild of a
 //! projection runs at a time (a session advisory lock).
 
+mod fold;
 mod progress;
 mod shadow;
 
 use std::time::{Duration, Instant};
 
-use projections::batch::BatchOutcome;
-use projections::projector::{
-    PoisonPolicy, Projection, Projector, ProjectorConfig, ProjectorError, Replay,
-};
+use projections::projector::{PoisonPolicy, Projection, ProjectorError, Replay};
 use projections::read_models::audit_log::AuditLogProjection;
 use projections::read_models::executions::ExecutionsProjection;
 use projections::read_models::integrations::IntegrationsProjection;
 use projections::read_models::workflows::WorkflowsProjection;
-use projections::source::{EventSource, SourceError, StoreSource};
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use projections::source::SourceError;
+use sqlx::{Connection, PgConnection, PgPool};
 
+use fold::Fold;
 pub use progress::{status, statuses, RebuildStatus};
 
 /// The projections a rebuild may replace (each declares
@@ -153,11 +151,6 @@ pub async fn rebuild(
 /// Advisory-lock class of rebuilds ('rebu' in ASCII); the key is the
 /// projection name's hash.
 const LOCK_CLASS: i32 = 0x7265_6275;
-/// A batch that comes back empty after this long means the shadow has
-/// caught up with the store's horizon.
-const CAUGHT_UP_WAIT: Duration = Duration::from_millis(50);
-/// Swap attempts before giving up on catching up.
-const SWAP_ATTEMPTS: usize = 5;
 
 /// A rebuild that holds its projection's rebuild lock and is recorded as
 /// running; [`Rebuild::run`] does the work. Dropping it releases the lock.
@@ -240,22 +233,14 @@ impl Rebuild {
         };
         let started = Instant::now();
         let pool = &self.pool;
-        let mut fold = Fold {
-            pool,
-            name: P::NAME,
-            options,
-            on_progress,
-            done: 0,
-            total: self.total,
-            reported: Instant::now(),
-        };
+        let mut fold = Fold::new(pool, P::NAME, options, on_progress, self.total);
         let result = fold.fold_and_swap(projection, tables).await;
         if let Err(err) = shadow::drop_leftovers(pool, P::NAME).await {
             tracing::warn!(projection = P::NAME, error = %err, "shadow tables not dropped");
         }
         let error = result.as_ref().err().map(ToString::to_string);
-        progress::finish(pool, P::NAME, fold.done as i64, error.as_deref()).await?;
-        let done = fold.done;
+        progress::finish(pool, P::NAME, fold.done() as i64, error.as_deref()).await?;
+        let done = fold.done();
         let _ = self.lock.close().await;
         result?;
         let report = RebuildReport {
@@ -271,162 +256,4 @@ impl Rebuild {
         );
         Ok(report)
     }
-}
-
-/// One rebuild's folding state.
-struct Fold<'a> {
-    pool: &'a PgPool,
-    name: &'static str,
-    options: &'a RebuildOptions,
-    on_progress: &'a mut (dyn FnMut(Progress) + Send),
-    done: u64,
-    total: u64,
-    reported: Instant,
-}
-
-impl Fold<'_> {
-    async fn fold_and_swap<P: Projection>(
-        &mut self,
-        projection: P,
-        tables: &[&str],
-    ) -> Result<(), RebuildError> {
-        shadow::drop_leftovers(self.pool, self.name).await?;
-        shadow::create(self.pool, self.name, tables).await?;
-        let shadow_pool = shadow_pool(self.pool, self.name).await?;
-        let config = ProjectorConfig {
-            batch_size: self.options.batch_size,
-            on_poison: self.options.on_poison,
-            ..ProjectorConfig::default()
-        };
-        let projector = Projector::new(shadow_pool.clone(), projection, config);
-        let mut source = StoreSource::new(shadow_pool.clone()).with_poll_interval(CAUGHT_UP_WAIT);
-        let result = self
-            .catch_up_and_swap(&projector, &mut source, tables)
-            .await;
-        shadow_pool.close().await;
-        result
-    }
-
-    async fn catch_up_and_swap<P: Projection>(
-        &mut self,
-        projector: &Projector<P>,
-        source: &mut StoreSource,
-        tables: &[&str],
-    ) -> Result<(), RebuildError> {
-        self.catch_up(projector, source).await?;
-        for _ in 0..SWAP_ATTEMPTS {
-            let mut tx = self.pool.begin().await?;
-            tx.execute("SET LOCAL lock_timeout = '10s'").await?;
-            sqlx::query(
-                "INSERT INTO public.projection_checkpoints (projection) VALUES ($1)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(self.name)
-            .execute(&mut *tx)
-            .await?;
-            // The live runner waits on this row until the swap ends.
-            sqlx::query(
-                "SELECT 1 FROM public.projection_checkpoints WHERE projection = $1 FOR UPDATE",
-            )
-            .bind(self.name)
-            .execute(&mut *tx)
-            .await?;
-            self.catch_up(projector, source).await?;
-            if live_ahead(&mut tx, self.name).await? > 0 {
-                tx.rollback().await?;
-                continue;
-            }
-            shadow::swap(&mut tx, self.name, tables).await?;
-            tx.commit().await?;
-            self.report(true).await;
-            return Ok(());
-        }
-        Err(RebuildError::Behind(self.name))
-    }
-
-    /// Folds batches into the shadow until the store has nothing more below
-    /// its horizon.
-    async fn catch_up<P: Projection>(
-        &mut self,
-        projector: &Projector<P>,
-        source: &mut StoreSource,
-    ) -> Result<(), RebuildError> {
-        loop {
-            let events = source.next_batch(self.options.batch_size).await?;
-            if events.is_empty() {
-                return Ok(());
-            }
-            match projector.apply_batch(&events).await? {
-                BatchOutcome::Committed { .. } => {}
-                BatchOutcome::Halted { state, error, .. } => {
-                    return Err(RebuildError::Halted {
-                        projection: self.name,
-                        state: state.to_string(),
-                        error,
-                    })
-                }
-                BatchOutcome::NotRunning(state) => {
-                    return Err(RebuildError::Halted {
-                        projection: self.name,
-                        state: state.to_string(),
-                        error: "the shadow projection is halted".to_owned(),
-                    })
-                }
-            }
-            self.done += events.len() as u64;
-            self.report(false).await;
-        }
-    }
-
-    async fn report(&mut self, always: bool) {
-        (self.on_progress)(Progress {
-            events_done: self.done,
-            events_total: self.total.max(self.done),
-        });
-        if always || self.reported.elapsed() >= self.options.report_every {
-            self.reported = Instant::now();
-            if let Err(err) = progress::report(self.pool, self.name, self.done as i64).await {
-                tracing::warn!(projection = self.name, error = %err, "rebuild progress not saved");
-            }
-        }
-    }
-}
-
-/// Aggregates the live projection has applied further than the shadow.
-async fn live_ahead(conn: &mut PgConnection, projection: &str) -> Result<i64, sqlx::Error> {
-    let shadow = shadow::shadow_schema(projection);
-    sqlx::query_scalar(&format!(
-        "SELECT count(*) FROM public.projection_aggregate_sequences AS live
-          WHERE live.projection = $1
-            AND NOT EXISTS (SELECT 1 FROM {shadow}.projection_aggregate_sequences AS s
-                             WHERE s.projection = live.projection
-                               AND s.aggregate_type = live.aggregate_type
-                               AND s.aggregate_id = live.aggregate_id
-                               AND s.last_sequence >= live.last_sequence)"
-    ))
-    .bind(projection)
-    .fetch_one(conn)
-    .await
-}
-
-/// Connections that write the shadow tables: the shadow schema first on the
-/// `search_path` (the projection's unqualified names resolve there; the
-/// store's `events` still resolves to `public`), and notifications silenced.
-async fn shadow_pool(pool: &PgPool, projection: &str) -> Result<PgPool, sqlx::Error> {
-    let search_path = format!(
-        "SET search_path = {}, public",
-        shadow::shadow_schema(projection)
-    );
-    PgPoolOptions::new()
-        .max_connections(3)
-        .after_connect(move |conn, _| {
-            let search_path = search_path.clone();
-            Box::pin(async move {
-                conn.execute(search_path.as_str()).await?;
-                conn.execute("SET jobsprint.replay = on").await?;
-                Ok(())
-            })
-        })
-        .connect_with((*pool.connect_options()).clone())
-        .await
 }
