@@ -5,6 +5,8 @@
 //!
 //! This drives the real `jobsprint` binary, as an operator would.
 
+mod support;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -24,18 +26,6 @@ const JWT_KEY: &str = "Y2FuYXJ5LWp3dC1zaWduaW5nLWtleS0zMmJ5dGVzLTA=";
 
 fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_jobsprint")
-}
-
-async fn database_url(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (make test sets it)");
-    let (server, _) = base
-        .rsplit_once('/')
-        .expect("a database URL ends in /<name>");
-    format!("{server}/{name}")
 }
 
 fn environment(command: &mut Command, database_url: &str) {
@@ -124,7 +114,7 @@ async fn gql(
 
 #[sqlx::test(migrations = false)]
 async fn secrets_never_reach_the_store_logs_metrics_or_responses(pool: PgPool) {
-    let url = database_url(&pool).await;
+    let url = support::database_url(&pool).await;
     let dir = std::env::temp_dir().join(format!("jobsprint-canaries-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("server.log");

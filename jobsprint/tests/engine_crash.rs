@@ -3,6 +3,8 @@
 //! again; every execution completes, and a target that deduplicates by the
 //! `Idempotency-Key` header sees each effect once.
 
+mod support;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -53,16 +55,6 @@ impl Target {
     fn requests(&self) -> HashMap<String, usize> {
         self.seen.lock().unwrap().clone()
     }
-}
-
-async fn database_url(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (make test sets it)");
-    let (server, _) = base.rsplit_once('/').unwrap();
-    format!("{server}/{name}")
 }
 
 struct Engine(Child);
@@ -150,7 +142,7 @@ async fn a_killed_engine_loses_nothing_and_repeats_no_effect(pool: PgPool) {
         .await
         .unwrap();
 
-    let url = database_url(&pool).await;
+    let url = support::database_url(&pool).await;
     let log =
         std::env::temp_dir().join(format!("jobsprint-engine-crash-{}.log", std::process::id()));
     let mut first = engine(&url, &log);

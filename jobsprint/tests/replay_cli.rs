@@ -2,6 +2,8 @@
 //! against a real database, its output read as a program would (JSON on
 //! stdout, the exit code).
 
+mod support;
+
 use std::process::{Command, Output};
 
 use commands::{CommandConfig, CommandContext, Commands};
@@ -10,16 +12,6 @@ use domain::workflow::{WorkflowCommand, WorkflowDefinition};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
-
-async fn database_url(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (make test sets it)");
-    let (server, _) = base.rsplit_once('/').unwrap();
-    format!("{server}/{name}")
-}
 
 fn replay(url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_jobsprint"))
@@ -40,7 +32,7 @@ fn json_lines(output: &Output) -> Vec<Value> {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn operators_rebuild_travel_in_time_verify_and_export_from_the_command_line(pool: PgPool) {
-    let url = database_url(&pool).await;
+    let url = support::database_url(&pool).await;
     let commands = Commands::new(pool.clone(), CommandConfig::default());
     let tenant = TenantId(Uuid::now_v7());
     let ctx = CommandContext::new(tenant, "cli-test");

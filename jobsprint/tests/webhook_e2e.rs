@@ -3,6 +3,8 @@
 //! with the execution id, the engine runs the execution to completion with
 //! the delivery's body as input, and a replayed delivery starts nothing.
 
+mod support;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -54,12 +56,8 @@ async fn gql(base: &str, token: &str, query: &str, variables: Value) -> Value {
 
 #[sqlx::test(migrations = false)]
 async fn a_signed_delivery_runs_its_workflow_and_a_replay_starts_nothing(pool: PgPool) {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let base_url = std::env::var("DATABASE_URL").expect("DATABASE_URL (make test sets it)");
-    let url = format!("{}/{name}", base_url.rsplit_once('/').unwrap().0);
+    let url = support::database_url(&pool).await;
+    let name = url.rsplit('/').next().unwrap_or("webhook").to_owned();
 
     let bootstrap = jobsprint(&url)
         .args([
