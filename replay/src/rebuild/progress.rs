@@ -38,40 +38,39 @@ impl RebuildStatus {
     }
 }
 
-/// A row recorded as running whose rebuild holds no lock any more (its
-/// process died) reads as failed: the live tables were never swapped.
-const COLUMNS: &str = "projection,
-    CASE WHEN state = 'running' AND NOT EXISTS (
-             SELECT 1 FROM pg_locks
-              WHERE locktype = 'advisory' AND granted AND objsubid = 2
-                AND classid = $1::int::oid AND objid = hashtext(projection)::oid)
-         THEN 'failed' ELSE state END AS state,
-    events_done, events_total, started_at, updated_at, finished_at,
-    CASE WHEN state = 'running' AND NOT EXISTS (
-             SELECT 1 FROM pg_locks
-              WHERE locktype = 'advisory' AND granted AND objsubid = 2
-                AND classid = $1::int::oid AND objid = hashtext(projection)::oid)
-         THEN 'interrupted: the rebuilding process ended before the swap' ELSE error END AS error";
+/// The rows of `projection_rebuilds` as a reader sees them: one recorded as
+/// running whose rebuild holds no lock any more (its process died) reads as
+/// failed, since the live tables were never swapped. `$1` is the lock class.
+const ROWS: &str = "
+    SELECT projection,
+           CASE WHEN interrupted THEN 'failed' ELSE state END AS state,
+           events_done, events_total, started_at, updated_at, finished_at,
+           CASE WHEN interrupted
+                THEN 'interrupted: the rebuilding process ended before the swap'
+                ELSE error END AS error
+      FROM public.projection_rebuilds
+     CROSS JOIN LATERAL (
+           SELECT state = 'running' AND NOT EXISTS (
+                      SELECT 1 FROM pg_locks
+                       WHERE locktype = 'advisory' AND granted AND objsubid = 2
+                         AND classid = $1::int::oid AND objid = hashtext(projection)::oid)
+                  AS interrupted) AS lock";
 
 /// The last rebuild of every projection that was ever rebuilt.
 pub async fn statuses(pool: &PgPool) -> Result<Vec<RebuildStatus>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM public.projection_rebuilds ORDER BY projection"
-    ))
-    .bind(super::LOCK_CLASS)
-    .fetch_all(pool)
-    .await
+    sqlx::query_as(&format!("{ROWS} ORDER BY projection"))
+        .bind(super::LOCK_CLASS)
+        .fetch_all(pool)
+        .await
 }
 
 /// The last rebuild of `projection`, if any.
 pub async fn status(pool: &PgPool, projection: &str) -> Result<Option<RebuildStatus>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM public.projection_rebuilds WHERE projection = $2"
-    ))
-    .bind(super::LOCK_CLASS)
-    .bind(projection)
-    .fetch_optional(pool)
-    .await
+    sqlx::query_as(&format!("{ROWS} WHERE projection = $2"))
+        .bind(super::LOCK_CLASS)
+        .bind(projection)
+        .fetch_optional(pool)
+        .await
 }
 
 pub(crate) async fn begin(
