@@ -69,18 +69,17 @@ impl Registry {
         let Ok(mut version) = event.event_version.parse::<u32>() else {
             return event;
         };
+        // Most events are current: they are handed back without a copy.
+        if self.step(aggregate_type, event_type, version).is_none() {
+            return event;
+        }
         let Some(body) = tagged_body(&event.payload, event_type) else {
             return event;
         };
         let mut body = body.clone();
-        let mut changed = false;
         while let Some(step) = self.step(aggregate_type, event_type, version) {
             body = (step.upcast)(body);
             version += 1;
-            changed = true;
-        }
-        if !changed {
-            return event;
         }
         let mut payload = Map::new();
         payload.insert(event_type.to_owned(), body);

@@ -2,7 +2,7 @@
 //! commit together with the projection's checkpoint and its aggregates'
 //! last applied sequences (docs/adr/0007-projections.md).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::PgConnection;
 
@@ -105,11 +105,14 @@ impl<P: Projection> Projector<P> {
         if current.state != ProjectionState::Running {
             return Ok(Attempt::Done(BatchOutcome::NotRunning(current.state)));
         }
+        // Each aggregate once (a batch often holds many events of one).
         let keys: Vec<AggregateKey> = events
             .iter()
             .map(|c| &c.event)
             .filter(|e| P::AGGREGATE_TYPES.contains(&e.aggregate_type.as_str()))
             .map(|e| (e.aggregate_type.clone(), e.aggregate_id.clone()))
+            .collect::<HashSet<_>>()
+            .into_iter()
             .collect();
         let mut batch = Progress {
             last: checkpoint::load_sequences(&mut tx, P::NAME, &keys).await?,

@@ -9,6 +9,7 @@
 //! does not know which [`source::EventSource`] feeds it.
 
 pub mod batch;
+pub mod bulk;
 pub mod checkpoint;
 pub mod commit_order;
 pub mod dead_letters;

@@ -117,6 +117,98 @@ async fn a_rebuild_folds_the_same_rows_and_swaps_in_the_migrated_schema(pool: Pg
 }
 
 #[sqlx::test(migrations = "../migrations")]
+async fn one_shared_pass_rebuilds_every_read_model_while_the_live_ones_go_on(pool: PgPool) {
+    history(&pool, 3).await;
+    let live = Live::start(&pool, PoisonPolicy::Stop).await;
+    caught_up(&pool).await;
+    let before = all_rows(&pool).await;
+    sqlx::query("UPDATE executions SET status = 'failed'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM audit_log")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_ne!(all_rows(&pool).await, before);
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    let mut seen: Vec<Progress> = Vec::new();
+    let options = RebuildOptions {
+        batch_size: 5,
+        ..RebuildOptions::default()
+    };
+    let results = rebuild::rebuild_all(&pool, &REBUILDABLE, &options, &mut |p| seen.push(p))
+        .await
+        .unwrap();
+    assert_eq!(results.len(), REBUILDABLE.len());
+    for (name, result) in REBUILDABLE.iter().zip(results) {
+        let report = result.unwrap_or_else(|err| panic!("rebuilding {name}: {err}"));
+        assert_eq!(report.projection, *name);
+        assert_eq!(
+            report.events, events as u64,
+            "{name} folded the whole store"
+        );
+        let status = rebuild::status(&pool, name).await.unwrap().unwrap();
+        assert_eq!(status.state, "succeeded", "{status:?}");
+    }
+    // One pass: the progress counts the store once, not once per projection.
+    assert_eq!(seen.last().unwrap().events_done, events as u64);
+    caught_up(&pool).await;
+    let after = all_rows(&pool).await;
+    for ((table, was), (_, now)) in before.iter().zip(&after) {
+        assert_eq!(was, now, "{table} after the shared rebuild");
+    }
+    live.stop().await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_shared_pass_keeps_going_when_one_projection_halts(pool: PgPool) {
+    history(&pool, 2).await;
+    // A workflow event only the workflows projection cannot apply.
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('Workflow', $1, 1, 'WorkflowCreated', '1', '{\"WorkflowCreated\": {\"bogus\": 1}}', $2)",
+    )
+    .bind(Uuid::now_v7().to_string())
+    .bind(serde_json::json!({"tenant_id": Uuid::now_v7(), "actor": "someone"}))
+    .execute(&pool)
+    .await
+    .unwrap();
+    history(&pool, 1).await;
+    let before = all_rows(&pool).await;
+    let results =
+        rebuild::rebuild_all(&pool, &REBUILDABLE, &RebuildOptions::default(), &mut |_| {})
+            .await
+            .unwrap();
+    for (name, result) in REBUILDABLE.iter().zip(&results) {
+        match *name {
+            "workflows" => assert!(
+                matches!(result, Err(RebuildError::Halted { .. })),
+                "{result:?}"
+            ),
+            _ => assert!(result.is_ok(), "{name}: {result:?}"),
+        }
+    }
+    let status = rebuild::status(&pool, "workflows").await.unwrap().unwrap();
+    assert_eq!(status.state, "failed");
+    let after = all_rows(&pool).await;
+    let (_, was) = before.iter().find(|(t, _)| *t == "workflows").unwrap();
+    let (_, now) = after.iter().find(|(t, _)| *t == "workflows").unwrap();
+    assert_eq!(was, now, "the halted projection's live table is untouched");
+    let (_, executions) = after.iter().find(|(t, _)| *t == "executions").unwrap();
+    assert_eq!(
+        executions.as_array().unwrap().len(),
+        6,
+        "the others were swapped in"
+    );
+    assert_eq!(leftover_schemas(&pool).await, 0);
+}
+
+#[sqlx::test(migrations = "../migrations")]
 async fn queries_answer_and_writes_land_while_a_rebuild_runs(pool: PgPool) {
     let tenants = history(&pool, 30).await;
     let live = Live::start(&pool, PoisonPolicy::Stop).await;

@@ -20,7 +20,7 @@ pub struct RebuildArgs {
     /// audit_log).
     #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub projection: Option<String>,
-    /// Rebuild every rebuildable projection, one after the other.
+    /// Rebuild every rebuildable projection, from one read of the store.
     #[arg(long)]
     pub all: bool,
     /// Print progress and the result as JSON lines instead of a bar.
@@ -71,39 +71,66 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
         },
         ..RebuildOptions::default()
     };
-    for name in &names {
-        let report = if args.json {
-            rebuild_json(&pool, name, &options).await
-        } else {
-            rebuild_with_bar(&pool, name, &options).await
-        }
-        .with_context(|| format!("rebuilding {name}; the live tables are untouched"))?;
-        if args.json {
-            println!(
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let results = if args.json {
+        rebuild_json(&pool, &names, &options).await
+    } else {
+        rebuild_with_bar(&pool, &names, &options).await
+    }
+    .context("rebuilding; the live tables are untouched")?;
+    let mut failed = Vec::new();
+    for (name, result) in names.iter().zip(results) {
+        match (result, args.json) {
+            (Ok(report), true) => println!(
                 "{}",
                 json!({"projection": report.projection, "state": "succeeded",
                        "events": report.events, "seconds": report.elapsed.as_secs_f64(),
                        "eventsPerSecond": report.events_per_second().round()})
-            );
-        } else {
-            println!(
+            ),
+            (Ok(report), false) => println!(
                 "{}: {} events in {:.1} s ({:.0} events/s), swapped in",
                 report.projection,
                 report.events,
                 report.elapsed.as_secs_f64(),
                 report.events_per_second()
-            );
+            ),
+            (Err(err), json) => {
+                if json {
+                    println!(
+                        "{}",
+                        json!({"projection": name, "state": "failed", "error": err.to_string()})
+                    );
+                }
+                eprintln!("rebuilding {name} failed; its live tables are untouched: {err}");
+                failed.push(*name);
+            }
         }
     }
     pool.close().await;
+    if !failed.is_empty() {
+        anyhow::bail!("not rebuilt: {}", failed.join(", "));
+    }
     Ok(())
+}
+
+/// One rebuild, or several from one read of the store.
+async fn rebuild_some(
+    pool: &sqlx::PgPool,
+    names: &[&str],
+    options: &RebuildOptions,
+    on_progress: &mut (dyn FnMut(Progress) + Send),
+) -> anyhow::Result<Vec<Result<RebuildReport, rebuild::RebuildError>>> {
+    Ok(match names {
+        [name] => vec![rebuild::rebuild(pool, name, options, on_progress).await],
+        names => rebuild::rebuild_all(pool, names, options, on_progress).await?,
+    })
 }
 
 async fn rebuild_with_bar(
     pool: &sqlx::PgPool,
-    name: &str,
+    names: &[&str],
     options: &RebuildOptions,
-) -> anyhow::Result<RebuildReport> {
+) -> anyhow::Result<Vec<Result<RebuildReport, rebuild::RebuildError>>> {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(
@@ -111,22 +138,23 @@ async fn rebuild_with_bar(
         )?
         .progress_chars("=> "),
     );
-    bar.set_prefix(name.to_owned());
+    bar.set_prefix(label(names));
     bar.enable_steady_tick(Duration::from_millis(200));
     let mut update = |progress: Progress| {
         bar.set_length(progress.events_total);
         bar.set_position(progress.events_done);
     };
-    let result = rebuild::rebuild(pool, name, options, &mut update).await;
+    let result = rebuild_some(pool, names, options, &mut update).await;
     bar.finish_and_clear();
-    Ok(result?)
+    result
 }
 
 async fn rebuild_json(
     pool: &sqlx::PgPool,
-    name: &str,
+    names: &[&str],
     options: &RebuildOptions,
-) -> anyhow::Result<RebuildReport> {
+) -> anyhow::Result<Vec<Result<RebuildReport, rebuild::RebuildError>>> {
+    let name = label(names);
     let started = std::time::Instant::now();
     let mut last = started;
     let mut print = |progress: Progress| {
@@ -144,5 +172,13 @@ async fn rebuild_json(
                    "secondsLeft": (left / rate.max(1e-9)).round()})
         );
     };
-    Ok(rebuild::rebuild(pool, name, options, &mut print).await?)
+    rebuild_some(pool, names, options, &mut print).await
+}
+
+/// What progress is shown for: the projection, or `all` for a shared pass.
+fn label(names: &[&str]) -> String {
+    match names {
+        [name] => (*name).to_owned(),
+        _ => "all".to_owned(),
+    }
 }

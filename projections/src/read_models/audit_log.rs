@@ -16,6 +16,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use super::workflow_queries::Page;
+use crate::bulk::{self, BulkWrite};
 use crate::history::StoredEvent;
 use crate::projector::{ApplyError, Projection, Replay};
 
@@ -41,10 +42,19 @@ impl Projection for AuditLogProjection {
         self.apply_all(conn, &[event]).await.map_err(|(_, err)| err)
     }
 
-    /// One multi-row INSERT for the whole batch. Should the database refuse
-    /// it, the rows go in one by one under a savepoint, so that the event
-    /// at fault is named.
+    /// One multi-row INSERT for the whole batch ([`bulk::write_all`]).
     async fn apply_all(
+        &self,
+        conn: &mut PgConnection,
+        events: &[&StoredEvent],
+    ) -> Result<(), (usize, ApplyError)> {
+        bulk::write_all(self, conn, events).await
+    }
+}
+
+#[async_trait]
+impl BulkWrite for AuditLogProjection {
+    async fn write(
         &self,
         conn: &mut PgConnection,
         events: &[&StoredEvent],
@@ -56,28 +66,7 @@ impl Projection for AuditLogProjection {
         for (index, event) in events.iter().enumerate() {
             rows.push(event).map_err(|err| (index, err))?;
         }
-        if events.len() == 1 {
-            return rows.insert(conn).await.map_err(|err| (0, err.into()));
-        }
-        sqlx::query("SAVEPOINT audit_log_batch")
-            .execute(&mut *conn)
-            .await
-            .map_err(|err| (0, err.into()))?;
-        match rows.insert(conn).await {
-            Ok(()) => Ok(()),
-            Err(_) => {
-                sqlx::query("ROLLBACK TO SAVEPOINT audit_log_batch")
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|err| (0, err.into()))?;
-                for (index, event) in events.iter().enumerate() {
-                    let mut one = Rows::default();
-                    one.push(event).map_err(|err| (index, err))?;
-                    one.insert(conn).await.map_err(|err| (index, err.into()))?;
-                }
-                Ok(())
-            }
-        }
+        rows.insert(conn).await.map_err(|err| (0, err.into()))
     }
 }
 

@@ -1,11 +1,15 @@
-//! One rebuild's work: folding the store into the shadow tables with the
-//! projection's own [`Projector`], catching up, and the swap transaction
-//! under the live checkpoint row lock (see the parent module).
+//! One projection's rebuild work: its shadow tables, its own
+//! [`Projector`] writing them, folding batches (read by itself, or handed
+//! over by a pass shared with other projections), catching up, and the
+//! swap transaction under the live checkpoint row lock (see the parent
+//! module).
 
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use projections::batch::BatchOutcome;
-use projections::projector::{Projection, Projector, ProjectorConfig};
+use projections::commit_order::{CommittedEvent, Cursor};
+use projections::projector::{Projection, Projector, ProjectorConfig, ProjectorError, Replay};
 use projections::source::{EventSource, StoreSource};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgConnection, PgPool};
@@ -18,34 +22,66 @@ const CAUGHT_UP_WAIT: Duration = Duration::from_millis(50);
 /// Swap attempts before giving up on catching up.
 const SWAP_ATTEMPTS: usize = 5;
 
-/// One rebuild's folding state.
-pub(super) struct Fold<'a> {
-    pool: &'a PgPool,
+/// What a rebuild needs of a projector, whatever its projection.
+#[async_trait]
+trait ShadowProjector: Send + Sync {
+    async fn apply(&self, events: &[CommittedEvent]) -> Result<BatchOutcome, ProjectorError>;
+}
+
+#[async_trait]
+impl<P: Projection> ShadowProjector for Projector<P> {
+    async fn apply(&self, events: &[CommittedEvent]) -> Result<BatchOutcome, ProjectorError> {
+        self.apply_batch(events).await
+    }
+}
+
+/// One projection's rebuild in progress: its shadow tables exist until
+/// [`Fold::close`].
+pub(super) struct Fold {
+    pool: PgPool,
     name: &'static str,
-    options: &'a RebuildOptions,
-    on_progress: &'a mut (dyn FnMut(Progress) + Send),
+    tables: &'static [&'static str],
+    options: RebuildOptions,
+    shadow_pool: PgPool,
+    projector: Box<dyn ShadowProjector>,
+    source: StoreSource,
     done: u64,
     total: u64,
     reported: Instant,
 }
 
-impl<'a> Fold<'a> {
-    pub(super) fn new(
-        pool: &'a PgPool,
-        name: &'static str,
-        options: &'a RebuildOptions,
-        on_progress: &'a mut (dyn FnMut(Progress) + Send),
+impl Fold {
+    /// Makes fresh shadow tables for `projection` and the projector that
+    /// writes them, reading the store from its start.
+    pub(super) async fn open<P: Projection>(
+        pool: &PgPool,
+        projection: P,
+        options: &RebuildOptions,
         total: u64,
-    ) -> Self {
-        Self {
-            pool,
-            name,
-            options,
-            on_progress,
+    ) -> Result<Self, RebuildError> {
+        let Replay::Rebuild(tables) = P::REPLAY else {
+            return Err(RebuildError::NotReplayable(P::NAME));
+        };
+        shadow::drop_leftovers(pool, P::NAME).await?;
+        shadow::create(pool, P::NAME, tables).await?;
+        let shadow_pool = shadow_pool(pool, P::NAME).await?;
+        let config = ProjectorConfig {
+            batch_size: options.batch_size,
+            on_poison: options.on_poison,
+            ..ProjectorConfig::default()
+        };
+        Ok(Self {
+            pool: pool.clone(),
+            name: P::NAME,
+            tables,
+            options: options.clone(),
+            projector: Box::new(Projector::new(shadow_pool.clone(), projection, config)),
+            source: StoreSource::new(shadow_pool.clone()).with_poll_interval(CAUGHT_UP_WAIT),
+            shadow_pool,
             done: 0,
             total,
             reported: Instant::now(),
-        }
+        })
     }
 
     /// Events folded so far.
@@ -53,36 +89,29 @@ impl<'a> Fold<'a> {
         self.done
     }
 
-    /// Folds the whole store into fresh shadow tables and swaps them in.
-    pub(super) async fn fold_and_swap<P: Projection>(
+    /// Folds a batch read by someone else, after which its own reading
+    /// goes on from `through`.
+    pub(super) async fn apply(
         &mut self,
-        projection: P,
-        tables: &[&str],
+        events: &[CommittedEvent],
+        through: Cursor,
     ) -> Result<(), RebuildError> {
-        shadow::drop_leftovers(self.pool, self.name).await?;
-        shadow::create(self.pool, self.name, tables).await?;
-        let shadow_pool = shadow_pool(self.pool, self.name).await?;
-        let config = ProjectorConfig {
-            batch_size: self.options.batch_size,
-            on_poison: self.options.on_poison,
-            ..ProjectorConfig::default()
-        };
-        let projector = Projector::new(shadow_pool.clone(), projection, config);
-        let mut source = StoreSource::new(shadow_pool.clone()).with_poll_interval(CAUGHT_UP_WAIT);
-        let result = self
-            .catch_up_and_swap(&projector, &mut source, tables)
-            .await;
-        shadow_pool.close().await;
-        result
+        self.fold(events).await?;
+        self.source.seek(through).await?;
+        Ok(())
     }
 
-    async fn catch_up_and_swap<P: Projection>(
+    /// Catches up with the store, makes the shadow's query indexes, then
+    /// swaps the shadow tables in, in one transaction under the live
+    /// checkpoint row lock, once the shadow has every aggregate at least as
+    /// far as the live projection.
+    pub(super) async fn swap(
         &mut self,
-        projector: &Projector<P>,
-        source: &mut StoreSource,
-        tables: &[&str],
+        on_progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<(), RebuildError> {
-        self.catch_up(projector, source).await?;
+        self.catch_up(on_progress).await?;
+        shadow::complete(&self.pool, self.name, self.tables).await?;
+        self.catch_up(on_progress).await?;
         for _ in 0..SWAP_ATTEMPTS {
             let mut tx = self.pool.begin().await?;
             tx.execute("SET LOCAL lock_timeout = '10s'").await?;
@@ -100,12 +129,12 @@ impl<'a> Fold<'a> {
             .bind(self.name)
             .execute(&mut *tx)
             .await?;
-            self.catch_up(projector, source).await?;
+            self.catch_up(on_progress).await?;
             if live_ahead(&mut tx, self.name).await? > 0 {
                 tx.rollback().await?;
                 continue;
             }
-            shadow::swap(&mut tx, self.name, tables).await?;
+            shadow::swap(&mut tx, self.name, self.tables).await?;
             tx.commit().await?;
             self.report(true).await;
             return Ok(());
@@ -113,48 +142,59 @@ impl<'a> Fold<'a> {
         Err(RebuildError::Behind(self.name))
     }
 
-    /// Folds batches into the shadow until the store has nothing more below
-    /// its horizon.
-    async fn catch_up<P: Projection>(
-        &mut self,
-        projector: &Projector<P>,
-        source: &mut StoreSource,
-    ) -> Result<(), RebuildError> {
-        loop {
-            let events = source.next_batch(self.options.batch_size).await?;
-            if events.is_empty() {
-                return Ok(());
-            }
-            match projector.apply_batch(&events).await? {
-                BatchOutcome::Committed { .. } => {}
-                BatchOutcome::Halted { state, error, .. } => {
-                    return Err(RebuildError::Halted {
-                        projection: self.name,
-                        state: state.to_string(),
-                        error,
-                    })
-                }
-                BatchOutcome::NotRunning(state) => {
-                    return Err(RebuildError::Halted {
-                        projection: self.name,
-                        state: state.to_string(),
-                        error: "the shadow projection is halted".to_owned(),
-                    })
-                }
-            }
-            self.done += events.len() as u64;
-            self.report(false).await;
+    /// Closes the shadow's connections and drops whatever is left of the
+    /// shadow tables (all of them unless the swap happened).
+    pub(super) async fn close(self) {
+        self.shadow_pool.close().await;
+        if let Err(err) = shadow::drop_leftovers(&self.pool, self.name).await {
+            tracing::warn!(projection = self.name, error = %err, "shadow tables not dropped");
         }
     }
 
+    /// Folds batches into the shadow until the store has nothing more below
+    /// its horizon.
+    async fn catch_up(
+        &mut self,
+        on_progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<(), RebuildError> {
+        loop {
+            let events = self.source.next_batch(self.options.batch_size).await?;
+            if events.is_empty() {
+                return Ok(());
+            }
+            self.fold(&events).await?;
+            on_progress(Progress {
+                events_done: self.done,
+                events_total: self.total.max(self.done),
+            });
+        }
+    }
+
+    async fn fold(&mut self, events: &[CommittedEvent]) -> Result<(), RebuildError> {
+        let halted = |state: String, error: String| RebuildError::Halted {
+            projection: self.name,
+            state,
+            error,
+        };
+        match self.projector.apply(events).await? {
+            BatchOutcome::Committed { .. } => {}
+            BatchOutcome::Halted { state, error, .. } => {
+                return Err(halted(state.to_string(), error))
+            }
+            BatchOutcome::NotRunning(state) => {
+                let error = "the shadow projection is halted".to_owned();
+                return Err(halted(state.to_string(), error));
+            }
+        }
+        self.done += events.len() as u64;
+        self.report(false).await;
+        Ok(())
+    }
+
     async fn report(&mut self, always: bool) {
-        (self.on_progress)(Progress {
-            events_done: self.done,
-            events_total: self.total.max(self.done),
-        });
         if always || self.reported.elapsed() >= self.options.report_every {
             self.reported = Instant::now();
-            if let Err(err) = progress::report(self.pool, self.name, self.done as i64).await {
+            if let Err(err) = progress::report(&self.pool, self.name, self.done as i64).await {
                 tracing::warn!(projection = self.name, error = %err, "rebuild progress not saved");
             }
         }
@@ -180,7 +220,10 @@ async fn live_ahead(conn: &mut PgConnection, projection: &str) -> Result<i64, sq
 
 /// Connections that write the shadow tables: the shadow schema first on the
 /// `search_path` (the projection's unqualified names resolve there; the
-/// store's `events` still resolves to `public`), and notifications silenced.
+/// store's `events` still resolves to `public`), notifications silenced,
+/// and commits not waiting for the disk: a crash loses nothing that
+/// matters, since a rebuild that did not swap is thrown away (the swap
+/// itself commits on the main pool, durably).
 async fn shadow_pool(pool: &PgPool, projection: &str) -> Result<PgPool, sqlx::Error> {
     let search_path = format!(
         "SET search_path = {}, public",
@@ -193,6 +236,7 @@ async fn shadow_pool(pool: &PgPool, projection: &str) -> Result<PgPool, sqlx::Er
             Box::pin(async move {
                 conn.execute(search_path.as_str()).await?;
                 conn.execute("SET jobsprint.replay = on").await?;
+                conn.execute("SET synchronous_commit = off").await?;
                 Ok(())
             })
         })

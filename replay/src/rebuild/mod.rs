@@ -22,21 +22,24 @@ mod fold;
 mod progress;
 mod shadow;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use projections::projector::{PoisonPolicy, Projection, ProjectorError, Replay};
+use projections::commit_order::{CommittedEvent, Cursor};
+use projections::projector::{PoisonPolicy, Projection, ProjectorError};
 use projections::read_models::audit_log::AuditLogProjection;
 use projections::read_models::executions::ExecutionsProjection;
 use projections::read_models::integrations::IntegrationsProjection;
 use projections::read_models::workflows::WorkflowsProjection;
-use projections::source::SourceError;
+use projections::source::{EventSource, SourceError, StoreSource};
 use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::mpsc;
 
 use fold::Fold;
 pub use progress::{status, statuses, RebuildStatus};
 
 /// The projections a rebuild may replace (each declares
-/// [`Replay::Rebuild`]). The relay, the engine's projections and the hash
+/// [`projections::projector::Replay::Rebuild`]). The relay, the engine's projections and the hash
 /// chain never run during a replay.
 pub const REBUILDABLE: [&str; 4] = [
     WorkflowsProjection::NAME,
@@ -104,7 +107,7 @@ pub enum RebuildError {
     /// No such rebuildable projection.
     #[error("'{0}' is not a rebuildable projection (rebuildable: {list})", list = REBUILDABLE.join(", "))]
     Unknown(String),
-    /// The projection declares [`Replay::Never`].
+    /// The projection declares [`projections::projector::Replay::Never`].
     #[error("the projection '{0}' never runs during a replay")]
     NotReplayable(&'static str),
     /// Another rebuild of it is running.
@@ -120,6 +123,10 @@ pub enum RebuildError {
         /// Why.
         error: String,
     },
+    /// It was not started because another of the same [`rebuild_all`] could
+    /// not be.
+    #[error("not started: {0}")]
+    NotStarted(String),
     /// The shadow never got every aggregate as far as the live tables.
     #[error("the rebuild of '{0}' could not catch up with the live projection")]
     Behind(&'static str),
@@ -202,58 +209,161 @@ impl Rebuild {
         options: &RebuildOptions,
         on_progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<RebuildReport, RebuildError> {
-        match self.name {
-            WorkflowsProjection::NAME => {
-                self.run_with(WorkflowsProjection, options, on_progress)
-                    .await
+        let started = Instant::now();
+        let result = match open(&self.pool, self.name, options, self.total).await {
+            Ok(mut fold) => {
+                let swapped = fold.swap(on_progress).await;
+                let done = fold.done();
+                fold.close().await;
+                swapped.map(|()| done)
             }
-            ExecutionsProjection::NAME => {
-                self.run_with(ExecutionsProjection, options, on_progress)
-                    .await
-            }
-            IntegrationsProjection::NAME => {
-                self.run_with(IntegrationsProjection, options, on_progress)
-                    .await
-            }
-            _ => {
-                self.run_with(AuditLogProjection, options, on_progress)
-                    .await
-            }
-        }
+            Err(err) => Err(err),
+        };
+        self.finish(result, started).await
     }
 
-    async fn run_with<P: Projection>(
+    /// Records how the rebuild ended and releases its lock.
+    async fn finish(
         self,
-        projection: P,
-        options: &RebuildOptions,
-        on_progress: &mut (dyn FnMut(Progress) + Send),
+        result: Result<u64, RebuildError>,
+        started: Instant,
     ) -> Result<RebuildReport, RebuildError> {
-        let Replay::Rebuild(tables) = P::REPLAY else {
-            return Err(RebuildError::NotReplayable(P::NAME));
-        };
-        let started = Instant::now();
-        let pool = &self.pool;
-        let mut fold = Fold::new(pool, P::NAME, options, on_progress, self.total);
-        let result = fold.fold_and_swap(projection, tables).await;
-        if let Err(err) = shadow::drop_leftovers(pool, P::NAME).await {
-            tracing::warn!(projection = P::NAME, error = %err, "shadow tables not dropped");
-        }
+        let done = *result.as_ref().unwrap_or(&0);
         let error = result.as_ref().err().map(ToString::to_string);
-        progress::finish(pool, P::NAME, fold.done() as i64, error.as_deref()).await?;
-        let done = fold.done();
+        let recorded = progress::finish(&self.pool, self.name, done as i64, error.as_deref()).await;
         let _ = self.lock.close().await;
-        result?;
+        let events = result?;
+        recorded?;
         let report = RebuildReport {
-            projection: P::NAME,
-            events: done,
+            projection: self.name,
+            events,
             elapsed: started.elapsed(),
         };
         tracing::info!(
-            projection = P::NAME,
+            projection = report.projection,
             events = report.events,
             events_per_second = report.events_per_second() as u64,
             "rebuilt"
         );
         Ok(report)
+    }
+}
+
+/// Rebuilds several projections (each one of [`REBUILDABLE`]) from ONE
+/// read of the store: every batch is folded into all their shadows at once,
+/// each on its own connections, then each catches up and swaps on its own.
+/// A projection that fails is left as it was without stopping the others;
+/// the results come in the order of `projections`. `on_progress` sees the
+/// shared pass.
+pub async fn rebuild_all(
+    pool: &PgPool,
+    projections: &[&str],
+    options: &RebuildOptions,
+    on_progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Vec<Result<RebuildReport, RebuildError>>, RebuildError> {
+    let started = Instant::now();
+    let mut rebuilds = Vec::new();
+    for name in projections {
+        match prepare(pool, name).await {
+            Ok(rebuild) => rebuilds.push(rebuild),
+            Err(err) => {
+                for rebuild in rebuilds {
+                    let not_started = Err(RebuildError::NotStarted(err.to_string()));
+                    let _ = rebuild.finish(not_started, started).await;
+                }
+                return Err(err);
+            }
+        }
+    }
+    let total = rebuilds.iter().map(|r| r.total).max().unwrap_or(0);
+    // Each fold runs in a task of its own (the projections' work spreads
+    // over the cores, on their own connections) and gets every batch
+    // through a short queue, so reading the next batch overlaps folding
+    // this one.
+    let mut feeds = Vec::new();
+    let mut tasks = Vec::new();
+    for rebuild in &rebuilds {
+        let opened = open(pool, rebuild.name, options, rebuild.total).await;
+        let (feed, batches) = mpsc::channel::<Arc<(Vec<CommittedEvent>, Cursor)>>(2);
+        feeds.push(feed);
+        tasks.push(tokio::spawn(follow(opened, batches)));
+    }
+    let mut source = StoreSource::new(pool.clone()).with_poll_interval(Duration::ZERO);
+    let mut done = 0;
+    loop {
+        let events = source.next_batch(options.batch_size).await?;
+        let Some(through) = events.last().map(|event| event.cursor) else {
+            break;
+        };
+        let count = events.len() as u64;
+        let batch = Arc::new((events, through));
+        for feed in &feeds {
+            // A fold that failed has stopped listening; the others go on.
+            let _ = feed.send(batch.clone()).await;
+        }
+        done += count;
+        on_progress(Progress {
+            events_done: done,
+            events_total: total.max(done),
+        });
+    }
+    drop(feeds);
+    let mut folds = Vec::new();
+    for task in tasks {
+        folds.push(match task.await {
+            Ok(fold) => fold,
+            Err(panicked) => Err(RebuildError::NotStarted(format!(
+                "the fold panicked: {panicked}"
+            ))),
+        });
+    }
+    let mut results = Vec::new();
+    for (rebuild, fold) in rebuilds.into_iter().zip(folds) {
+        let result = match fold {
+            Ok(mut fold) => {
+                let swapped = fold.swap(&mut |_| {}).await;
+                let done = fold.done();
+                fold.close().await;
+                swapped.map(|()| done)
+            }
+            Err(err) => Err(err),
+        };
+        results.push(rebuild.finish(result, started).await);
+    }
+    Ok(results)
+}
+
+/// Folds every batch it is fed into `fold`'s shadow; the fold, ready to
+/// catch up and swap, once the feed ends. A fold that fails is closed.
+async fn follow(
+    fold: Result<Fold, RebuildError>,
+    mut batches: mpsc::Receiver<Arc<(Vec<CommittedEvent>, Cursor)>>,
+) -> Result<Fold, RebuildError> {
+    let mut fold = fold?;
+    while let Some(batch) = batches.recv().await {
+        let (events, through) = &*batch;
+        if let Err(err) = fold.apply(events, *through).await {
+            fold.close().await;
+            return Err(err);
+        }
+    }
+    Ok(fold)
+}
+
+/// Opens the rebuild of one of [`REBUILDABLE`] with its own projection code.
+async fn open(
+    pool: &PgPool,
+    name: &str,
+    options: &RebuildOptions,
+    total: u64,
+) -> Result<Fold, RebuildError> {
+    match name {
+        WorkflowsProjection::NAME => Fold::open(pool, WorkflowsProjection, options, total).await,
+        ExecutionsProjection::NAME => Fold::open(pool, ExecutionsProjection, options, total).await,
+        IntegrationsProjection::NAME => {
+            Fold::open(pool, IntegrationsProjection, options, total).await
+        }
+        AuditLogProjection::NAME => Fold::open(pool, AuditLogProjection, options, total).await,
+        other => Err(RebuildError::Unknown(other.to_owned())),
     }
 }

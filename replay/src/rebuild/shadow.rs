@@ -61,24 +61,75 @@ pub(crate) async fn create(
         .await?;
     }
     for table in &all {
-        for statement in key_and_index_statements(&mut tx, &schema, table).await? {
-            tx.execute(statement.as_str()).await?;
-        }
-    }
-    for table in &all {
-        for statement in foreign_key_statements(&mut tx, &schema, table, &all).await? {
+        for statement in key_statements(&mut tx, &schema, table, Part::Keys).await? {
             tx.execute(statement.as_str()).await?;
         }
     }
     tx.commit().await
 }
 
-/// Keys (primary, unique, exclusion) as constraints and the other indexes
-/// by their definitions, under their live names.
-async fn key_and_index_statements(
+/// Gives the filled shadow tables their indexes that are not keys and
+/// their foreign keys. One sorted build per index and one join per foreign
+/// key are much cheaper than keeping them up to date row by row while the
+/// store is folded (PostgreSQL's advice for populating a database). The
+/// indexes only serve queries, and the folding code checks what the
+/// foreign keys check (a step without its execution is poison); the keys,
+/// which the folding relies on, exist from the start. Each statement is a
+/// transaction of its own, and a foreign key is added unchecked, then
+/// validated: validating reads without holding a transaction id, so the
+/// commit-order readers of the cluster are not held back meanwhile.
+pub(crate) async fn complete(
+    pool: &PgPool,
+    projection: &str,
+    tables: &[&str],
+) -> Result<(), sqlx::Error> {
+    let schema = shadow_schema(projection);
+    let all: Vec<&str> = tables.iter().copied().chain(BOOKKEEPING).collect();
+    let mut indexes = Vec::new();
+    let mut foreign_keys = Vec::new();
+    let mut tx = pool.begin().await?;
+    tx.execute("SET LOCAL search_path = ''").await?;
+    for table in &all {
+        indexes.extend(key_statements(&mut tx, &schema, table, Part::Indexes).await?);
+        foreign_keys.extend(foreign_key_statements(&mut tx, &schema, table, &all).await?);
+    }
+    tx.commit().await?;
+    for statement in indexes {
+        let mut tx = pool.begin().await?;
+        tx.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            .await?;
+        tx.execute(statement.as_str()).await?;
+        tx.commit().await?;
+    }
+    for (table, name, definition) in foreign_keys {
+        pool.execute(
+            format!("ALTER TABLE {schema}.{table} ADD CONSTRAINT {name} {definition} NOT VALID")
+                .as_str(),
+        )
+        .await?;
+        pool.execute(format!("ALTER TABLE {schema}.{table} VALIDATE CONSTRAINT {name}").as_str())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Which of a table's indexes [`key_statements`] gives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Keys (primary, unique, exclusion), as constraints.
+    Keys,
+    /// The other indexes.
+    Indexes,
+}
+
+/// The live table's keys (primary, unique, exclusion) as constraints, or
+/// its other indexes by their definitions, for the shadow copy, under
+/// their live names.
+async fn key_statements(
     conn: &mut PgConnection,
     schema: &str,
     table: &str,
+    part: Part,
 ) -> Result<Vec<String>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT c.conname, pg_get_constraintdef(c.oid) AS constraint_def,
@@ -93,31 +144,34 @@ async fn key_and_index_statements(
     .await?;
     let live = format!(" ON public.{table} ");
     let shadow = format!(" ON {schema}.{table} ");
-    rows.iter()
-        .map(|row| {
-            let constraint: Option<String> = row.try_get("conname")?;
-            Ok(match constraint {
-                Some(name) => {
-                    let definition: String = row.try_get("constraint_def")?;
-                    format!("ALTER TABLE {schema}.{table} ADD CONSTRAINT {name} {definition}")
-                }
-                None => {
-                    let definition: String = row.try_get("index_def")?;
-                    definition.replacen(&live, &shadow, 1)
-                }
-            })
-        })
-        .collect()
+    let mut statements = Vec::new();
+    for row in &rows {
+        let constraint: Option<String> = row.try_get("conname")?;
+        match (constraint, part) {
+            (Some(name), Part::Keys) => {
+                let definition: String = row.try_get("constraint_def")?;
+                statements.push(format!(
+                    "ALTER TABLE {schema}.{table} ADD CONSTRAINT {name} {definition}"
+                ));
+            }
+            (None, Part::Indexes) => {
+                let definition: String = row.try_get("index_def")?;
+                statements.push(definition.replacen(&live, &shadow, 1));
+            }
+            _ => {}
+        }
+    }
+    Ok(statements)
 }
 
-/// Foreign keys, pointed at the shadow copy when the referenced table is
-/// shadowed too.
+/// Foreign keys (table, name, definition), pointed at the shadow copy when
+/// the referenced table is shadowed too.
 async fn foreign_key_statements(
     conn: &mut PgConnection,
     schema: &str,
     table: &str,
     shadowed: &[&str],
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<Vec<(String, String, String)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT conname, pg_get_constraintdef(oid) AS definition
            FROM pg_constraint
@@ -137,9 +191,7 @@ async fn foreign_key_statements(
                     &format!("REFERENCES {schema}.{target}("),
                 );
             }
-            Ok(format!(
-                "ALTER TABLE {schema}.{table} ADD CONSTRAINT {name} {definition}"
-            ))
+            Ok((table.to_owned(), name, definition))
         })
         .collect()
 }
