@@ -231,22 +231,17 @@ impl Changes {
         let Some(first) = changes.values().map(|c| c.index).min() else {
             return Ok(());
         };
-        let mut columns: (
-            Vec<Uuid>,
-            Vec<Option<&str>>,
-            Vec<Option<&str>>,
-            Vec<Option<i32>>,
-        ) = Default::default();
-        let mut updated_at = Vec::with_capacity(changes.len());
-        for (id, change) in &changes {
-            columns.0.push(*id);
-            columns.1.push(change.name.as_deref());
-            columns.2.push(change.status.map(|(status, _)| status));
-            columns
-                .3
-                .push(change.status.and_then(|(_, version)| version));
-            updated_at.push(change.updated_at);
-        }
+        let ids: Vec<Uuid> = changes.keys().copied().collect();
+        let column = |get: fn(&Change) -> Option<&str>| -> Vec<Option<&str>> {
+            ids.iter().map(|id| get(&changes[id])).collect()
+        };
+        let names = column(|c| c.name.as_deref());
+        let statuses = column(|c| c.status.map(|(status, _)| status));
+        let versions: Vec<Option<i32>> = ids
+            .iter()
+            .map(|id| changes[id].status.and_then(|(_, version)| version))
+            .collect();
+        let updated_at: Vec<DateTime<Utc>> = ids.iter().map(|id| changes[id].updated_at).collect();
         let updated: HashSet<Uuid> = sqlx::query_scalar(
             "UPDATE workflows AS w
                 SET name = coalesce(c.name, w.name),
@@ -259,10 +254,10 @@ impl Changes {
               WHERE w.id = c.id
           RETURNING w.id",
         )
-        .bind(&columns.0)
-        .bind(&columns.1)
-        .bind(&columns.2)
-        .bind(&columns.3)
+        .bind(&ids)
+        .bind(&names)
+        .bind(&statuses)
+        .bind(&versions)
         .bind(&updated_at)
         .fetch_all(conn)
         .await
