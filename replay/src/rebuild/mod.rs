@@ -124,7 +124,7 @@ pub enum RebuildError {
         error: String,
     },
     /// It was not started because another of the same [`rebuild_all`] could
-    /// not be.
+    /// not be, or its task ended unexpectedly.
     #[error("not started: {0}")]
     NotStarted(String),
     /// The shadow never got every aggregate as far as the live tables.
@@ -210,33 +210,37 @@ impl Rebuild {
         on_progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<RebuildReport, RebuildError> {
         let started = Instant::now();
-        let result = match open(&self.pool, self.name, options, self.total).await {
+        let folded = open(&self.pool, self.name, options, self.total)
+            .await
+            .map_err(|err| (0, err));
+        self.swap_and_finish(folded, on_progress, started).await
+    }
+
+    /// Swaps a folded shadow in (or not, when folding failed after `done`
+    /// events), records how the rebuild ended and releases its lock.
+    async fn swap_and_finish(
+        self,
+        folded: Result<Fold, (u64, RebuildError)>,
+        on_progress: &mut (dyn FnMut(Progress) + Send),
+        started: Instant,
+    ) -> Result<RebuildReport, RebuildError> {
+        let (done, result) = match folded {
             Ok(mut fold) => {
                 let swapped = fold.swap(on_progress).await;
                 let done = fold.done();
                 fold.close().await;
-                swapped.map(|()| done)
+                (done, swapped)
             }
-            Err(err) => Err(err),
+            Err((done, err)) => (done, Err(err)),
         };
-        self.finish(result, started).await
-    }
-
-    /// Records how the rebuild ended and releases its lock.
-    async fn finish(
-        self,
-        result: Result<u64, RebuildError>,
-        started: Instant,
-    ) -> Result<RebuildReport, RebuildError> {
-        let done = *result.as_ref().unwrap_or(&0);
         let error = result.as_ref().err().map(ToString::to_string);
         let recorded = progress::finish(&self.pool, self.name, done as i64, error.as_deref()).await;
         let _ = self.lock.close().await;
-        let events = result?;
+        result?;
         recorded?;
         let report = RebuildReport {
             projection: self.name,
-            events,
+            events: done,
             elapsed: started.elapsed(),
         };
         tracing::info!(
@@ -268,8 +272,10 @@ pub async fn rebuild_all(
             Ok(rebuild) => rebuilds.push(rebuild),
             Err(err) => {
                 for rebuild in rebuilds {
-                    let not_started = Err(RebuildError::NotStarted(err.to_string()));
-                    let _ = rebuild.finish(not_started, started).await;
+                    let not_started = Err((0, RebuildError::NotStarted(err.to_string())));
+                    let _ = rebuild
+                        .swap_and_finish(not_started, &mut |_| {}, started)
+                        .await;
                 }
                 return Err(err);
             }
@@ -284,20 +290,54 @@ pub async fn rebuild_all(
     let mut tasks = Vec::new();
     for rebuild in &rebuilds {
         let opened = open(pool, rebuild.name, options, rebuild.total).await;
-        let (feed, batches) = mpsc::channel::<Arc<(Vec<CommittedEvent>, Cursor)>>(2);
+        let (feed, batches) = mpsc::channel::<SharedBatch>(2);
         feeds.push(feed);
         tasks.push(tokio::spawn(follow(opened, batches)));
     }
+    let read = feed_all(pool, options, &feeds, total, on_progress).await;
+    drop(feeds);
+    let mut results = Vec::new();
+    for (rebuild, task) in rebuilds.into_iter().zip(tasks) {
+        let mut folded = task.await.unwrap_or_else(|ended| {
+            let error = format!("the rebuild's task ended: {ended}");
+            Err((0, RebuildError::NotStarted(error)))
+        });
+        if let Err(err) = &read {
+            // The store could not be read to the end: nothing is swapped.
+            if let Ok(fold) = folded {
+                let done = fold.done();
+                fold.close().await;
+                let err = RebuildError::Source(SourceError::Unavailable(err.to_string()));
+                folded = Err((done, err));
+            }
+        }
+        results.push(rebuild.swap_and_finish(folded, &mut |_| {}, started).await);
+    }
+    read?;
+    Ok(results)
+}
+
+/// A batch of the shared pass, with its last cursor, handed to every fold.
+type SharedBatch = Arc<(Vec<CommittedEvent>, Cursor)>;
+
+/// Reads the store once, in batches, and hands every batch to each feed.
+async fn feed_all(
+    pool: &PgPool,
+    options: &RebuildOptions,
+    feeds: &[mpsc::Sender<SharedBatch>],
+    total: u64,
+    on_progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<(), SourceError> {
     let mut source = StoreSource::new(pool.clone()).with_poll_interval(Duration::ZERO);
     let mut done = 0;
     loop {
         let events = source.next_batch(options.batch_size).await?;
         let Some(through) = events.last().map(|event| event.cursor) else {
-            break;
+            return Ok(());
         };
         let count = events.len() as u64;
         let batch = Arc::new((events, through));
-        for feed in &feeds {
+        for feed in feeds {
             // A fold that failed has stopped listening; the others go on.
             let _ = feed.send(batch.clone()).await;
         }
@@ -307,44 +347,21 @@ pub async fn rebuild_all(
             events_total: total.max(done),
         });
     }
-    drop(feeds);
-    let mut folds = Vec::new();
-    for task in tasks {
-        folds.push(match task.await {
-            Ok(fold) => fold,
-            Err(panicked) => Err(RebuildError::NotStarted(format!(
-                "the fold panicked: {panicked}"
-            ))),
-        });
-    }
-    let mut results = Vec::new();
-    for (rebuild, fold) in rebuilds.into_iter().zip(folds) {
-        let result = match fold {
-            Ok(mut fold) => {
-                let swapped = fold.swap(&mut |_| {}).await;
-                let done = fold.done();
-                fold.close().await;
-                swapped.map(|()| done)
-            }
-            Err(err) => Err(err),
-        };
-        results.push(rebuild.finish(result, started).await);
-    }
-    Ok(results)
 }
 
 /// Folds every batch it is fed into `fold`'s shadow; the fold, ready to
 /// catch up and swap, once the feed ends. A fold that fails is closed.
 async fn follow(
     fold: Result<Fold, RebuildError>,
-    mut batches: mpsc::Receiver<Arc<(Vec<CommittedEvent>, Cursor)>>,
-) -> Result<Fold, RebuildError> {
-    let mut fold = fold?;
+    mut batches: mpsc::Receiver<SharedBatch>,
+) -> Result<Fold, (u64, RebuildError)> {
+    let mut fold = fold.map_err(|err| (0, err))?;
     while let Some(batch) = batches.recv().await {
         let (events, through) = &*batch;
         if let Err(err) = fold.apply(events, *through).await {
+            let done = fold.done();
             fold.close().await;
-            return Err(err);
+            return Err((done, err));
         }
     }
     Ok(fold)
