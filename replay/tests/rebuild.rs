@@ -17,7 +17,6 @@ use serde_json::Value;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, watch};
-use uuid::Uuid;
 use writes::*;
 
 #[sqlx::test(migrations = "../migrations")]
@@ -168,17 +167,12 @@ async fn one_shared_pass_rebuilds_every_read_model_while_the_live_ones_go_on(poo
 #[sqlx::test(migrations = "../migrations")]
 async fn a_shared_pass_keeps_going_when_one_projection_halts(pool: PgPool) {
     history(&pool, 2).await;
-    // A workflow event only the workflows projection cannot apply.
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-         VALUES ('Workflow', $1, 1, 'WorkflowCreated', '1', '{\"WorkflowCreated\": {\"bogus\": 1}}', $2)",
-    )
-    .bind(Uuid::now_v7().to_string())
-    .bind(serde_json::json!({"tenant_id": Uuid::now_v7(), "actor": "someone"}))
-    .execute(&pool)
-    .await
-    .unwrap();
+    poison_workflow(&pool).await;
     history(&pool, 1).await;
+    // No live projector runs here: wait until the store's horizon (held
+    // back by any open transaction of the cluster) has passed every event,
+    // so that the pass reads the poison event.
+    below_horizon(&pool).await;
     let before = all_rows(&pool).await;
     let results =
         rebuild::rebuild_all(&pool, &REBUILDABLE, &RebuildOptions::default(), &mut |_| {})
@@ -299,16 +293,7 @@ async fn queries_answer_and_writes_land_while_a_rebuild_runs(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn a_failed_rebuild_leaves_the_live_tables_untouched(pool: PgPool) {
     history(&pool, 2).await;
-    // An event the workflows projection cannot apply, in the middle.
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-         VALUES ('Workflow', $1, 1, 'WorkflowCreated', '1', '{\"WorkflowCreated\": {\"bogus\": 1}}', $2)",
-    )
-    .bind(Uuid::now_v7().to_string())
-    .bind(serde_json::json!({"tenant_id": Uuid::now_v7(), "actor": "someone"}))
-    .execute(&pool)
-    .await
-    .unwrap();
+    poison_workflow(&pool).await;
     history(&pool, 1).await;
     let live = Live::start(&pool, PoisonPolicy::Skip).await;
     caught_up(&pool).await;

@@ -18,7 +18,7 @@ use super::{progress, shadow, Progress, RebuildError, RebuildOptions};
 
 /// A batch that comes back empty after this long means the shadow has
 /// caught up with the store's horizon.
-const CAUGHT_UP_WAIT: Duration = Duration::from_millis(50);
+pub(super) const CAUGHT_UP_WAIT: Duration = Duration::from_millis(50);
 /// Swap attempts before giving up on catching up.
 const SWAP_ATTEMPTS: usize = 5;
 

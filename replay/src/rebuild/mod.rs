@@ -328,7 +328,7 @@ async fn feed_all(
     total: u64,
     on_progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<(), SourceError> {
-    let mut source = StoreSource::new(pool.clone()).with_poll_interval(Duration::ZERO);
+    let mut source = StoreSource::new(pool.clone()).with_poll_interval(fold::CAUGHT_UP_WAIT);
     let mut done = 0;
     loop {
         let events = source.next_batch(options.batch_size).await?;

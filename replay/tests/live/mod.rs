@@ -146,3 +146,22 @@ pub async fn leftover_schemas(pool: &PgPool) -> i64 {
         .await
         .unwrap()
 }
+
+/// Waits until every stored event is below the commit-order horizon
+/// (another test's open transaction may hold it back for a moment).
+pub async fn below_horizon(pool: &PgPool) {
+    for _ in 0..1000 {
+        let hidden: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM events
+                             WHERE transaction_id >= pg_snapshot_xmin(pg_current_snapshot()))",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if !hidden {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the store's horizon never passed its events");
+}

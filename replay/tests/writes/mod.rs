@@ -16,6 +16,7 @@ use domain::ids::{IntegrationId, TenantId, WorkflowId};
 use domain::workflow::{WorkflowCommand, WorkflowDefinition};
 use serde_json::json;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 /// A command layer with a fresh master key.
 pub fn commands(pool: &PgPool) -> Commands {
@@ -109,4 +110,18 @@ pub async fn integration(commands: &Commands, tenant: TenantId, name: &str) -> I
         .await
         .expect("register");
     id
+}
+
+/// Stores a `WorkflowCreated` that the workflows projection cannot apply
+/// (a malformed payload) and every other read model can.
+pub async fn poison_workflow(pool: &PgPool) {
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('Workflow', $1, 1, 'WorkflowCreated', '1', '{\"WorkflowCreated\": {\"bogus\": 1}}', $2)",
+    )
+    .bind(Uuid::now_v7().to_string())
+    .bind(json!({"tenant_id": Uuid::now_v7(), "actor": "someone"}))
+    .execute(pool)
+    .await
+    .unwrap();
 }
