@@ -21,6 +21,7 @@
 
 mod fold;
 mod rows;
+mod step;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

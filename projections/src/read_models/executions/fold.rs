@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::step::Step;
 use super::ExecutionChange;
 use crate::history::StoredEvent;
 use crate::projector::ApplyError;
@@ -44,27 +45,6 @@ pub(super) struct Execution {
     pub updated_at: DateTime<Utc>,
     pub last_sequence: i64,
     pub last_position: i64,
-}
-
-/// An `execution_steps` row.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub(super) struct Step {
-    pub execution_id: Uuid,
-    pub node_id: String,
-    pub tenant_id: Uuid,
-    pub status: String,
-    pub attempts: i32,
-    pub scheduled_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub attempt_started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub output: Option<Value>,
-    pub error: Option<String>,
-    pub retryable: Option<bool>,
-    pub next_retry_at: Option<DateTime<Utc>>,
-    pub waiting_for: Option<String>,
-    pub possibly_done: bool,
-    pub updated_at: DateTime<Utc>,
 }
 
 /// A step's row as the batch leaves it.
@@ -376,89 +356,6 @@ impl Batch {
     }
 }
 
-impl Step {
-    fn scheduled(execution_id: Uuid, node_id: String, tenant_id: Uuid, at: DateTime<Utc>) -> Self {
-        Self {
-            execution_id,
-            node_id,
-            tenant_id,
-            status: "scheduled".to_owned(),
-            attempts: 0,
-            scheduled_at: at,
-            started_at: None,
-            attempt_started_at: None,
-            finished_at: None,
-            output: None,
-            error: None,
-            retryable: None,
-            next_retry_at: None,
-            waiting_for: None,
-            possibly_done: false,
-            updated_at: at,
-        }
-    }
-
-    /// Applies a step event other than `StepScheduled`.
-    fn apply(
-        &mut self,
-        step: ExecutionEvent,
-        at: DateTime<Utc>,
-        possibly_done: bool,
-    ) -> Result<(), ApplyError> {
-        match step {
-            ExecutionEvent::StepAttemptStarted { attempt, .. } => {
-                self.status = "running".to_owned();
-                self.attempts = attempt_number(attempt)?;
-                self.started_at = self.started_at.or(Some(at));
-                self.attempt_started_at = Some(at);
-                self.finished_at = None;
-                self.next_retry_at = None;
-            }
-            ExecutionEvent::StepCompleted {
-                attempt, output, ..
-            } => {
-                self.status = "completed".to_owned();
-                self.attempts = self.attempts.max(attempt_number(attempt)?);
-                self.finished_at = Some(at);
-                self.output = Some(output);
-                self.error = None;
-                self.retryable = None;
-                self.waiting_for = None;
-                self.possibly_done = false;
-            }
-            ExecutionEvent::StepFailed {
-                attempt,
-                error,
-                retryable,
-                ..
-            } => {
-                self.status = "failed".to_owned();
-                self.attempts = self.attempts.max(attempt_number(attempt)?);
-                self.finished_at = Some(at);
-                self.error = Some(error);
-                self.retryable = Some(retryable);
-                self.waiting_for = None;
-                self.possibly_done = possibly_done;
-            }
-            ExecutionEvent::StepRetryScheduled { at: retry_at, .. } => {
-                self.status = "retry_scheduled".to_owned();
-                self.next_retry_at = Some(retry_at);
-            }
-            ExecutionEvent::StepWaitingForSignal { signal, .. } => {
-                self.status = "waiting_for_signal".to_owned();
-                self.waiting_for = Some(signal);
-            }
-            ExecutionEvent::SignalReceived { .. } => {
-                self.status = "running".to_owned();
-                self.waiting_for = None;
-            }
-            _ => return Ok(()),
-        }
-        self.updated_at = at;
-        Ok(())
-    }
-}
-
 /// `finished - started` in milliseconds, rounded half away from zero (as
 /// PostgreSQL's `round` of the epoch difference did).
 fn duration_ms(started: DateTime<Utc>, finished: DateTime<Utc>) -> i64 {
@@ -468,11 +365,6 @@ fn duration_ms(started: DateTime<Utc>, finished: DateTime<Utc>) -> i64 {
     } else {
         (micros - 500) / 1000
     }
-}
-
-fn attempt_number(attempt: u32) -> Result<i32, ApplyError> {
-    i32::try_from(attempt)
-        .map_err(|_| ApplyError::Rejected(format!("attempt {attempt} is out of range")))
 }
 
 /// Whether a `StepFailed` says the failed attempt's effect may already have

@@ -6,7 +6,8 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::fold::{Batch, Execution, Step};
+use super::fold::{Batch, Execution};
+use super::step::Step;
 use super::CHANGES_CHANNEL;
 
 /// The rows of these executions and of their steps.
