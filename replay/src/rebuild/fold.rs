@@ -101,7 +101,7 @@ impl Fold {
         Ok(())
     }
 
-    /// Catches up with the store, gives the shadow its foreign keys, then
+    /// Catches up with the store, gives the shadow its plain indexes and foreign keys, then
     /// swaps the shadow tables in, in one transaction under the live
     /// checkpoint row lock, once the shadow has every aggregate at least as
     /// far as the live projection.
