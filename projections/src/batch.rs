@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::PgConnection;
 
-use crate::checkpoint::{self, AggregateKey, ProjectionState};
+use crate::checkpoint::{self, AggregateKey, BatchRecord, ProjectionState};
 use crate::commit_order::{CommittedEvent, Cursor};
 use crate::history::StoredEvent;
 use crate::projector::{PoisonPolicy, Projection, Projector, ProjectorError};
@@ -114,8 +114,18 @@ impl<P: Projection> Projector<P> {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
+        let kept = self.lock_sequences().as_ref().map(|kept| {
+            keys.iter()
+                .filter_map(|key| kept.get(key).map(|last| (key.clone(), *last)))
+                .collect::<HashMap<_, _>>()
+        });
+        let in_memory = kept.is_some();
+        let last = match kept {
+            Some(last) => last,
+            None => checkpoint::load_sequences(&mut tx, P::NAME, &keys).await?,
+        };
         let mut batch = Progress {
-            last: checkpoint::load_sequences(&mut tx, P::NAME, &keys).await?,
+            last,
             changed: HashMap::new(),
             applied: Vec::new(),
             pending: Vec::new(),
@@ -147,14 +157,30 @@ impl<P: Projection> Projector<P> {
             }
             return Err(ProjectorError::Apply(err));
         }
-        checkpoint::save_sequences(&mut tx, P::NAME, &batch.changed).await?;
-        checkpoint::clear_dead_letters(&mut tx, P::NAME, &batch.applied).await?;
         let (state, error) = match &halt {
             Some((state, error)) => (*state, Some(error.as_str())),
             None => (ProjectionState::Running, None),
         };
-        checkpoint::save(&mut tx, P::NAME, batch.through, state, error).await?;
+        let none = HashMap::new();
+        let record = BatchRecord {
+            cursor: batch.through,
+            state,
+            error,
+            changed: if in_memory { &none } else { &batch.changed },
+            // Clearing costs a probe per applied event: only when needed.
+            applied: if current.dead_letters {
+                &batch.applied
+            } else {
+                &[]
+            },
+        };
+        checkpoint::commit_batch(&mut tx, P::NAME, record).await?;
         tx.commit().await?;
+        if in_memory {
+            if let Some(kept) = self.lock_sequences().as_mut() {
+                kept.extend(batch.changed.drain());
+            }
+        }
         let (through, counts) = (batch.through, batch.counts);
         Ok(Attempt::Done(match halt {
             None => BatchOutcome::Committed { through, counts },

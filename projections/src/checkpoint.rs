@@ -1,8 +1,13 @@
 //! A projection's own rows: its checkpoint (commit-order cursor and state),
 //! the last applied sequence of each aggregate it saw, and its dead letters.
 //!
-//! Every writer of these rows and of the projection's read model locks the
-//! checkpoint row first ([`lock`]), so writers of one projection serialize.
+//! Every writer of these rows and of the projection's read model takes the
+//! projection's writer lock first ([`lock`]), so writers of one projection
+//! serialize. The lock is a transaction-scoped advisory lock, not a row
+//! lock: `FOR UPDATE` would give the batch a transaction id from its first
+//! statement, and an open transaction with an id holds back every
+//! commit-order reader (the relay, the other projections) until it ends. So
+//! a batch holds the horizon only from its first write to its commit.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -62,10 +67,16 @@ pub struct Checkpoint {
     pub error: Option<String>,
     /// When the row last changed.
     pub updated_at: DateTime<Utc>,
+    /// Whether the projection has dead letters (read with the checkpoint;
+    /// under the writer lock it stays true for the transaction, since only
+    /// lock holders write them).
+    pub dead_letters: bool,
 }
 
 const CHECKPOINT_COLUMNS: &str =
-    "transaction_id::text::bigint AS transaction_id, global_position, state, error, updated_at";
+    "transaction_id::text::bigint AS transaction_id, global_position, state, error, updated_at,
+     EXISTS (SELECT 1 FROM projection_dead_letters d
+              WHERE d.projection = projection_checkpoints.projection) AS dead_letters";
 
 fn checkpoint_of(row: &sqlx::postgres::PgRow) -> Result<Checkpoint, sqlx::Error> {
     Ok(Checkpoint {
@@ -76,6 +87,7 @@ fn checkpoint_of(row: &sqlx::postgres::PgRow) -> Result<Checkpoint, sqlx::Error>
         state: ProjectionState::parse(row.try_get("state")?)?,
         error: row.try_get("error")?,
         updated_at: row.try_get("updated_at")?,
+        dead_letters: row.try_get("dead_letters")?,
     })
 }
 
@@ -106,7 +118,8 @@ pub async fn resume(
     Ok(Some(before.state))
 }
 
-/// Creates the row of `projection` when missing, then locks and reads it.
+/// Takes the writer lock of `projection` (until the transaction ends),
+/// creating its row when missing, and reads its checkpoint.
 pub(crate) async fn lock(
     conn: &mut PgConnection,
     projection: &str,
@@ -120,18 +133,49 @@ pub(crate) async fn lock(
     .bind(projection)
     .execute(&mut *conn)
     .await?;
-    lock_existing(conn, projection)
+    read_locked(conn, projection)
         .await?
         .ok_or(sqlx::Error::RowNotFound)
+}
+
+/// Takes the writer lock of `projection`'s rows in the schema where the
+/// table `checkpoints` (`projection_checkpoints`, or a qualified name)
+/// resolves, until the transaction ends. A rebuild's shadow copy (its own
+/// schema) has its own lock, so folding it never waits for the live runner.
+pub async fn lock_writers(
+    conn: &mut PgConnection,
+    checkpoints: &str,
+    projection: &str,
+) -> Result<(), sqlx::Error> {
+    // The key: the table's oid in the high half, the name's hash in the low.
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(
+                    ($1::text::regclass::oid::bigint << 32) | (hashtext($2)::bigint & 4294967295))",
+    )
+    .bind(checkpoints)
+    .bind(projection)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn lock_existing(
     conn: &mut PgConnection,
     projection: &str,
 ) -> Result<Option<Checkpoint>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {CHECKPOINT_COLUMNS} FROM projection_checkpoints WHERE projection = $1 FOR UPDATE"
-    );
+    lock_writers(conn, "projection_checkpoints", projection).await?;
+    read_locked(conn, projection).await
+}
+
+/// Reads the checkpoint under the writer lock: a statement of its own, so
+/// that (in READ COMMITTED) its snapshot is taken after the lock was granted
+/// and sees what the previous holder committed.
+async fn read_locked(
+    conn: &mut PgConnection,
+    projection: &str,
+) -> Result<Option<Checkpoint>, sqlx::Error> {
+    let sql =
+        format!("SELECT {CHECKPOINT_COLUMNS} FROM projection_checkpoints WHERE projection = $1");
     let row = sqlx::query(&sql)
         .bind(projection)
         .fetch_optional(conn)
@@ -139,25 +183,74 @@ async fn lock_existing(
     row.as_ref().map(checkpoint_of).transpose()
 }
 
-/// Moves the checkpoint (under the lock of [`lock`]).
-pub(crate) async fn save(
+/// What a batch leaves behind, written by [`commit_batch`].
+pub(crate) struct BatchRecord<'a> {
+    /// The checkpoint to move to.
+    pub cursor: Cursor,
+    /// The state after the batch.
+    pub state: ProjectionState,
+    /// Why it halted, when it did.
+    pub error: Option<&'a str>,
+    /// The last applied sequences to store.
+    pub changed: &'a HashMap<AggregateKey, i64>,
+    /// The events applied whose old dead letters are to be removed (none
+    /// when the projection has no dead letters).
+    pub applied: &'a [&'a CommittedEvent],
+}
+
+/// Writes a batch's bookkeeping (under the lock of [`lock`]) in one
+/// statement: the aggregates' last sequences, the removal of the dead
+/// letters of events now applied, and the checkpoint. One round trip
+/// instead of three: a batch's transaction holds every commit-order reader
+/// back while it is open, so each round trip saved shortens the lag.
+pub(crate) async fn commit_batch(
     conn: &mut PgConnection,
     projection: &str,
-    cursor: Cursor,
-    state: ProjectionState,
-    error: Option<&str>,
+    batch: BatchRecord<'_>,
 ) -> Result<(), sqlx::Error> {
+    let mut types = Vec::with_capacity(batch.changed.len());
+    let mut ids = Vec::with_capacity(batch.changed.len());
+    let mut sequences = Vec::with_capacity(batch.changed.len());
+    for ((aggregate_type, aggregate_id), sequence) in batch.changed {
+        types.push(aggregate_type.as_str());
+        ids.push(aggregate_id.as_str());
+        sequences.push(*sequence);
+    }
+    let applied = batch.applied.iter().map(|c| &c.event);
+    let applied_types: Vec<&str> = applied.clone().map(|e| e.aggregate_type.as_str()).collect();
+    let applied_ids: Vec<&str> = applied.clone().map(|e| e.aggregate_id.as_str()).collect();
+    let applied_sequences: Vec<i64> = applied.map(|e| e.sequence).collect();
+    // Data-modifying WITH clauses run whether or not they are referenced,
+    // with the statement's snapshot, taken after the checkpoint lock.
     sqlx::query(
-        "UPDATE projection_checkpoints
+        "WITH sequences AS (
+             INSERT INTO projection_aggregate_sequences
+                    (projection, aggregate_type, aggregate_id, last_sequence)
+             SELECT $1, k.t, k.i, k.s FROM unnest($6::text[], $7::text[], $8::bigint[]) AS k(t, i, s)
+             ON CONFLICT (projection, aggregate_type, aggregate_id)
+                DO UPDATE SET last_sequence = EXCLUDED.last_sequence
+         ), cleared AS (
+             DELETE FROM projection_dead_letters d
+              USING unnest($9::text[], $10::text[], $11::bigint[]) AS k(t, i, s)
+              WHERE d.projection = $1 AND d.aggregate_type = k.t AND d.aggregate_id = k.i
+                AND d.sequence = k.s
+         )
+         UPDATE projection_checkpoints
             SET transaction_id = $2::text::xid8, global_position = $3, state = $4, error = $5,
                 updated_at = clock_timestamp()
           WHERE projection = $1",
     )
     .bind(projection)
-    .bind(cursor.transaction_id.to_string())
-    .bind(cursor.global_position)
-    .bind(state.as_str())
-    .bind(error)
+    .bind(batch.cursor.transaction_id.to_string())
+    .bind(batch.cursor.global_position)
+    .bind(batch.state.as_str())
+    .bind(batch.error)
+    .bind(&types)
+    .bind(&ids)
+    .bind(&sequences)
+    .bind(&applied_types)
+    .bind(&applied_ids)
+    .bind(&applied_sequences)
     .execute(conn)
     .await?;
     Ok(())
@@ -282,37 +375,4 @@ pub(crate) async fn dead_letter(
     .bind(&event.payload)
     .fetch_one(conn)
     .await
-}
-
-/// Removes the dead letters of events that have now been applied.
-pub(crate) async fn clear_dead_letters(
-    conn: &mut PgConnection,
-    projection: &str,
-    applied: &[&CommittedEvent],
-) -> Result<(), sqlx::Error> {
-    if applied.is_empty() {
-        return Ok(());
-    }
-    let types: Vec<&str> = applied
-        .iter()
-        .map(|c| c.event.aggregate_type.as_str())
-        .collect();
-    let ids: Vec<&str> = applied
-        .iter()
-        .map(|c| c.event.aggregate_id.as_str())
-        .collect();
-    let sequences: Vec<i64> = applied.iter().map(|c| c.event.sequence).collect();
-    sqlx::query(
-        "DELETE FROM projection_dead_letters d
-          USING unnest($2::text[], $3::text[], $4::bigint[]) AS k(t, i, s)
-          WHERE d.projection = $1 AND d.aggregate_type = k.t AND d.aggregate_id = k.i
-            AND d.sequence = k.s",
-    )
-    .bind(projection)
-    .bind(&types)
-    .bind(&ids)
-    .bind(&sequences)
-    .execute(conn)
-    .await?;
-    Ok(())
 }

@@ -281,3 +281,41 @@ async fn retry_dead_letter_resumes_a_stopped_projection_after_the_fix(pool: PgPo
     assert_eq!(recorded(&pool).await, ["a:1", "a:2", "a:3"], "a:2 once");
     assert!(list_dead_letters(&pool, NAME).await.unwrap().is_empty());
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn writers_waiting_for_a_projection_do_not_hold_back_commit_order_readers(pool: PgPool) {
+    recorder_table(&pool).await;
+    let projector = std::sync::Arc::new(Projector::new(
+        pool.clone(),
+        Recorder::default(),
+        config(PoisonPolicy::Stop),
+    ));
+    thing(&pool, "a", 1).await;
+    projector
+        .apply_batch(&committed(&pool, 1).await)
+        .await
+        .unwrap();
+    // Another writer of the projection (a second process, a rebuild's
+    // swap) holds its lock, and the next batch waits for it.
+    let mut holder = pool.begin().await.unwrap();
+    checkpoint::lock_writers(&mut holder, "projection_checkpoints", NAME)
+        .await
+        .unwrap();
+    thing(&pool, "b", 1).await;
+    let second = committed(&pool, 2).await;
+    let waiting = projector.clone();
+    let batch = tokio::spawn(async move { waiting.apply_batch(&second).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!batch.is_finished(), "the batch waits for the writer lock");
+    // Neither of them has a transaction id, so a commit made now is below
+    // the horizon at once for the relay and the other projections.
+    thing(&pool, "c", 1).await;
+    assert_eq!(committed(&pool, 3).await.len(), 3);
+    holder.commit().await.unwrap();
+    let outcome = batch.await.unwrap().unwrap();
+    assert!(
+        matches!(outcome, BatchOutcome::Committed { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(recorded(&pool).await, ["a:1", "b:1"]);
+}

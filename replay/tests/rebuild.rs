@@ -25,6 +25,7 @@ async fn a_rebuild_folds_the_same_rows_and_swaps_in_the_migrated_schema(pool: Pg
     let live = Live::start(&pool, PoisonPolicy::Stop).await;
     caught_up(&pool).await;
     let before = all_rows(&pool).await;
+    let sequences = rows(&pool, "projection_aggregate_sequences").await;
     for table in [
         "workflows",
         "workflow_versions",
@@ -89,6 +90,13 @@ async fn a_rebuild_folds_the_same_rows_and_swaps_in_the_migrated_schema(pool: Pg
     for ((table, was), (_, now)) in before.iter().zip(&after) {
         assert_eq!(was, now, "{table} after the rebuild");
     }
+    // The live runners go on from the rebuilt sequences: every aggregate
+    // where it was, nothing to apply again, no gap.
+    assert_eq!(
+        rows(&pool, "projection_aggregate_sequences").await,
+        sequences,
+        "the aggregates' sequences after the rebuild"
+    );
 
     // The swapped-in tables are the migrated ones: index names, keys and
     // the foreign key between executions and their steps.

@@ -15,6 +15,7 @@ async fn one_shared_pass_rebuilds_every_read_model_while_the_live_ones_go_on(poo
     let live = Live::start(&pool, PoisonPolicy::Stop).await;
     caught_up(&pool).await;
     let before = all_rows(&pool).await;
+    let sequences = rows(&pool, "projection_aggregate_sequences").await;
     sqlx::query("UPDATE executions SET status = 'failed'")
         .execute(&pool)
         .await
@@ -55,6 +56,11 @@ async fn one_shared_pass_rebuilds_every_read_model_while_the_live_ones_go_on(poo
     for ((table, was), (_, now)) in before.iter().zip(&after) {
         assert_eq!(was, now, "{table} after the shared rebuild");
     }
+    assert_eq!(
+        rows(&pool, "projection_aggregate_sequences").await,
+        sequences,
+        "the aggregates' sequences after the shared rebuild"
+    );
     live.stop().await;
 }
 

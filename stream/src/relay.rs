@@ -4,8 +4,10 @@
 //! It reads the store with the projectors' [`StoreSource`] (commit order
 //! below the xmin horizon, woken by LISTEN/NOTIFY, bounded polling),
 //! publishes a batch, waits until the broker acknowledged every record of
-//! it, and only then saves its cursor under its [`Lease`]. A relay that dies
-//! between the acknowledgement and the save publishes that batch again: the
+//! it, and only then saves its cursor under its [`Lease`], while it reads
+//! the next batch (published only once that save succeeded). A relay that
+//! dies between the acknowledgement and the save publishes that batch
+//! again: the
 //! duplicates are byte-identical records (unless a deployment in between
 //! added an upcaster for one of them: then the copy is in the newer
 //! version, same `ce_id`), and consumers deduplicate by
@@ -21,7 +23,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use projections::commit_order::CommittedEvent;
+use projections::commit_order::{CommittedEvent, Cursor};
 use projections::source::{EventSource, SourceError, StoreSource};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -166,12 +168,30 @@ impl Relay {
         let mut source = StoreSource::new(self.pool.clone()).with_poll_interval(self.config.poll);
         source.seek(lease.cursor()).await?;
         let mut idle_since = tokio::time::Instant::now();
+        // The cursor of the last published batch, saved while the next one
+        // is read: the save is off the path from commit to topic.
+        let mut unsaved: Option<Cursor> = None;
         loop {
-            let events = tokio::select! {
-                biased;
-                () = shutdown.as_mut() => return Ok(()),
-                events = source.next_batch(self.config.batch_size) => events?,
+            let read = async {
+                tokio::select! {
+                    biased;
+                    () = shutdown.as_mut() => None,
+                    events = source.next_batch(self.config.batch_size) => Some(events),
+                }
             };
+            let save = async {
+                match unsaved.take() {
+                    Some(cursor) => lease.save(cursor).await,
+                    None => Ok(()),
+                }
+            };
+            // A save is finished even when shutdown comes during the read.
+            let (events, saved) = tokio::join!(read, save);
+            saved?;
+            let Some(events) = events else {
+                return Ok(());
+            };
+            let events = events?;
             let Some(last) = events.last().map(|e| e.cursor) else {
                 if idle_since.elapsed() >= LEASE_CHECK {
                     lease.check().await?;
@@ -180,7 +200,7 @@ impl Relay {
                 continue;
             };
             self.publish(&events).await?;
-            lease.save(last).await?;
+            unsaved = Some(last);
             idle_since = tokio::time::Instant::now();
             metrics::counter!("jobsprint_relay_published_total").increment(events.len() as u64);
             metrics::gauge!("jobsprint_relay_position").set(last.global_position as f64);

@@ -1,13 +1,14 @@
 //! One projection's rebuild work: its shadow tables, its own
 //! [`Projector`] writing them, folding batches (read by itself, or handed
 //! over by a pass shared with other projections), catching up, and the
-//! swap transaction under the live checkpoint row lock (see the parent
+//! swap transaction under the live checkpoint's writer lock (see the parent
 //! module).
 
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use projections::batch::BatchOutcome;
+use projections::checkpoint;
 use projections::commit_order::{CommittedEvent, Cursor};
 use projections::projector::{Projection, Projector, ProjectorConfig, ProjectorError, Replay};
 use projections::source::{EventSource, StoreSource};
@@ -26,12 +27,17 @@ const SWAP_ATTEMPTS: usize = 5;
 #[async_trait]
 trait ShadowProjector: Send + Sync {
     async fn apply(&self, events: &[CommittedEvent]) -> Result<BatchOutcome, ProjectorError>;
+    async fn store_sequences(&self) -> Result<(), sqlx::Error>;
 }
 
 #[async_trait]
 impl<P: Projection> ShadowProjector for Projector<P> {
     async fn apply(&self, events: &[CommittedEvent]) -> Result<BatchOutcome, ProjectorError> {
         self.apply_batch(events).await
+    }
+
+    async fn store_sequences(&self) -> Result<(), sqlx::Error> {
+        Projector::store_sequences(self).await
     }
 }
 
@@ -75,7 +81,11 @@ impl Fold {
             name: P::NAME,
             tables,
             options: options.clone(),
-            projector: Box::new(Projector::new(shadow_pool.clone(), projection, config)),
+            // The shadow is fresh and only this projector writes it: its
+            // sequences stay in memory until the swap needs them.
+            projector: Box::new(
+                Projector::new(shadow_pool.clone(), projection, config).with_sequences_in_memory(),
+            ),
             source: StoreSource::new(shadow_pool.clone()).with_poll_interval(CAUGHT_UP_WAIT),
             shadow_pool,
             done: 0,
@@ -101,15 +111,18 @@ impl Fold {
         Ok(())
     }
 
-    /// Catches up with the store, gives the shadow its plain indexes and foreign keys, then
-    /// swaps the shadow tables in, in one transaction under the live
-    /// checkpoint row lock, once the shadow has every aggregate at least as
-    /// far as the live projection.
+    /// Catches up with the store, writes out the sequences kept in memory,
+    /// gives the shadow its plain indexes and foreign keys, then swaps the
+    /// shadow tables in, in one transaction under the live projection's
+    /// writer lock, once the shadow has every aggregate at least as far as
+    /// the live projection.
     pub(super) async fn swap(
         &mut self,
         on_progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<(), RebuildError> {
         self.catch_up(on_progress).await?;
+        // The swap compares them with the live ones, and moves them in.
+        self.projector.store_sequences().await?;
         shadow::complete(&self.pool, self.name, self.tables).await?;
         self.catch_up(on_progress).await?;
         for _ in 0..SWAP_ATTEMPTS {
@@ -122,13 +135,8 @@ impl Fold {
             .bind(self.name)
             .execute(&mut *tx)
             .await?;
-            // The live runner waits on this row until the swap ends.
-            sqlx::query(
-                "SELECT 1 FROM public.projection_checkpoints WHERE projection = $1 FOR UPDATE",
-            )
-            .bind(self.name)
-            .execute(&mut *tx)
-            .await?;
+            // The live runner waits for this lock until the swap ends.
+            checkpoint::lock_writers(&mut tx, "public.projection_checkpoints", self.name).await?;
             self.catch_up(on_progress).await?;
             if live_ahead(&mut tx, self.name).await? > 0 {
                 tx.rollback().await?;
