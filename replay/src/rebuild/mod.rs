@@ -255,7 +255,8 @@ impl Rebuild {
 
 /// Rebuilds several projections (each one of [`REBUILDABLE`]) from ONE
 /// read of the store: every batch is folded into all their shadows at once,
-/// each on its own connections, then each catches up and swaps on its own.
+/// each on its own connections, then each catches up and swaps on its own
+/// (all of them at the same time).
 /// A projection that fails is left as it was without stopping the others;
 /// the results come in the order of `projections`. `on_progress` sees the
 /// shared pass.
@@ -296,23 +297,30 @@ pub async fn rebuild_all(
     }
     let read = feed_all(pool, options, &feeds, total, on_progress).await;
     drop(feeds);
-    let mut results = Vec::new();
-    for (rebuild, task) in rebuilds.into_iter().zip(tasks) {
-        let mut folded = task.await.unwrap_or_else(|ended| {
-            let error = format!("the rebuild's task ended: {ended}");
-            Err((0, RebuildError::NotStarted(error)))
-        });
-        if let Err(err) = &read {
-            // The store could not be read to the end: nothing is swapped.
-            if let Ok(fold) = folded {
-                let done = fold.done();
-                fold.close().await;
-                let err = RebuildError::Source(SourceError::Unavailable(err.to_string()));
-                folded = Err((done, err));
+    let unread = read.as_ref().err().map(ToString::to_string);
+    // Then each catches up, builds its indexes and swaps, all at once: most
+    // of that is one server backend's work each, so it spreads over the
+    // cores too.
+    let finishing = rebuilds.into_iter().zip(tasks).map(|(rebuild, task)| {
+        let unread = unread.clone();
+        async move {
+            let mut folded = task.await.unwrap_or_else(|ended| {
+                let error = format!("the rebuild's task ended: {ended}");
+                Err((0, RebuildError::NotStarted(error)))
+            });
+            if let Some(err) = unread {
+                // The store could not be read to the end: nothing is swapped.
+                if let Ok(fold) = folded {
+                    let done = fold.done();
+                    fold.close().await;
+                    let err = RebuildError::Source(SourceError::Unavailable(err));
+                    folded = Err((done, err));
+                }
             }
+            rebuild.swap_and_finish(folded, &mut |_| {}, started).await
         }
-        results.push(rebuild.swap_and_finish(folded, &mut |_| {}, started).await);
-    }
+    });
+    let results = futures::future::join_all(finishing).await;
     read?;
     Ok(results)
 }
