@@ -46,9 +46,11 @@ lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 ## bench: benchmark scenarios against the real services, one table
-## (the Kafka lag scenario uses the throwaway in-memory broker of `make test`)
+## (the Kafka lag scenario uses an in-memory broker of its own, emptied at
+## every run so that each run measures the same broker)
 bench:
-	@export JOBSPRINT_KAFKA_STORAGE=memory JOBSPRINT_KAFKA_PORT=$${JOBSPRINT_TEST_KAFKA_PORT:-9192}; \
+	@export JOBSPRINT_KAFKA_STORAGE=memory JOBSPRINT_KAFKA_FRESH=1 \
+		JOBSPRINT_KAFKA_PORT=$${JOBSPRINT_BENCH_KAFKA_PORT:-9193}; \
 	$(SERVICES); $(CARGO) build --release --locked --bin jobsprint && \
 	$(CARGO) run --release --locked --bin jobsprint-bench -- $(BENCH_ARGS)
 

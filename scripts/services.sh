@@ -11,7 +11,10 @@
 #   started on 127.0.0.1:${JOBSPRINT_KAFKA_PORT:-9092} with its durable
 #   SQLite storage under the data directory, and the events topic is made.
 #   JOBSPRINT_KAFKA_STORAGE=memory starts a throwaway in-memory broker
-#   instead (`make test` does, on its own port; see docs/adr/0008).
+#   instead (`make test` does, on its own port; see docs/adr/0008), and
+#   JOBSPRINT_KAFKA_FRESH=1 with it replaces the one this script started
+#   on that port by an empty one (`make bench` does: tansu's memory engine
+#   gets slower with every batch it holds, so each run starts the same).
 # - JOBSPRINT_BUS=store and no KAFKA_BROKERS: no broker at all.
 set -euo pipefail
 
@@ -127,6 +130,27 @@ ensure_broker_running() {
   exit 1
 }
 
+stop_memory_broker() {
+  local dir="$DATA_DIR/kafka-$KAFKA_PORT" pid
+  if [ "$KAFKA_STORAGE" != memory ]; then
+    log "JOBSPRINT_KAFKA_FRESH=1 only replaces an in-memory broker (JOBSPRINT_KAFKA_STORAGE=memory)"
+    exit 1
+  fi
+  pid=$(cat "$dir/tansu.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && grep -qa tansu "/proc/$pid/cmdline" 2>/dev/null; then
+    log "stopping the in-memory broker on port $KAFKA_PORT (pid $pid) for an empty one"
+    kill "$pid"
+    for _ in $(seq 1 40); do
+      broker_listening || return 0
+      sleep 0.25
+    done
+    log "the broker on port $KAFKA_PORT did not stop"
+    exit 1
+  elif broker_listening; then
+    log "a broker this script did not start listens on port $KAFKA_PORT: using it as it is"
+  fi
+}
+
 topic_exists() {
   # `tansu topic list` prints the topics' metadata as JSON.
   tansu topic list --broker "tcp://127.0.0.1:$KAFKA_PORT" 2>/dev/null |
@@ -157,6 +181,9 @@ elif [ "${JOBSPRINT_BUS:-kafka}" = "store" ]; then
   log "JOBSPRINT_BUS=store: no broker needed"
 else
   ensure_tansu_installed
+  if [ "${JOBSPRINT_KAFKA_FRESH:-}" = 1 ]; then
+    stop_memory_broker
+  fi
   ensure_broker_running
   ensure_topic
   KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"

@@ -76,8 +76,9 @@ pub trait EventSource: Send {
 /// transaction be in flight at a time (the others skip it), and a held
 /// transaction that rolls back or wrote no event sends none. So the source
 /// keeps looking quickly for a moment after each delivery and while
-/// committed events wait behind an open transaction, and polls on a
-/// bounded interval otherwise.
+/// committed events wait behind an open transaction (every 2 ms for 50 ms
+/// after a delivery, then less and less often, down to every 20 ms), and
+/// polls on a bounded interval otherwise.
 pub struct StoreSource {
     pool: PgPool,
     after: Cursor,
@@ -100,6 +101,11 @@ const QUICK_MAX: Duration = Duration::from_millis(20);
 /// How long after a delivery the source keeps looking quickly: writers
 /// that committed without notifying are picked up within it.
 const LINGER: Duration = Duration::from_millis(250);
+/// How long after a delivery the pauses stay at [`QUICK_FIRST`] before
+/// they double: under a steady load, events come every few milliseconds
+/// and the horizon is held by command transactions that last about as
+/// long, so a doubling pause would mostly add latency.
+const QUICK_SPAN: Duration = Duration::from_millis(50);
 
 impl StoreSource {
     /// A source over the store in `pool`, starting at the beginning; polls
@@ -165,12 +171,15 @@ impl EventSource for StoreSource {
             let Some(left) = self.poll.checked_sub(started.elapsed()) else {
                 return Ok(Vec::new());
             };
-            let lingering = self.delivered_at.is_some_and(|at| at.elapsed() < LINGER);
+            let since = self.delivered_at.map(|at| at.elapsed());
+            let lingering = since.is_some_and(|since| since < LINGER);
             if lingering || self.blocked().await? {
                 // A notification still ends the pause at once; the pause
                 // only bounds how late an unnotified commit is seen.
                 self.events.wait(self.quick_pause.min(left)).await?;
-                self.quick_pause = (self.quick_pause * 2).min(QUICK_MAX);
+                if since.is_none_or(|since| since >= QUICK_SPAN) {
+                    self.quick_pause = (self.quick_pause * 2).min(QUICK_MAX);
+                }
             } else {
                 self.quick_pause = QUICK_FIRST;
                 self.events.wait(left).await?;
