@@ -15,7 +15,7 @@ use projections::source::{EventSource, StoreSource};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgConnection, PgPool};
 
-use super::{progress, shadow, Progress, RebuildError, RebuildOptions};
+use super::{progress, shadow, RebuildError, RebuildOptions};
 
 /// A batch that comes back empty after this long means the shadow has
 /// caught up with the store's horizon.
@@ -52,7 +52,6 @@ pub(super) struct Fold {
     projector: Box<dyn ShadowProjector>,
     source: StoreSource,
     done: u64,
-    total: u64,
     reported: Instant,
 }
 
@@ -63,7 +62,6 @@ impl Fold {
         pool: &PgPool,
         projection: P,
         options: &RebuildOptions,
-        total: u64,
     ) -> Result<Self, RebuildError> {
         let Replay::Rebuild(tables) = P::REPLAY else {
             return Err(RebuildError::NotReplayable(P::NAME));
@@ -89,7 +87,6 @@ impl Fold {
             source: StoreSource::new(shadow_pool.clone()).with_poll_interval(CAUGHT_UP_WAIT),
             shadow_pool,
             done: 0,
-            total,
             reported: Instant::now(),
         })
     }
@@ -116,15 +113,12 @@ impl Fold {
     /// shadow tables in, in one transaction under the live projection's
     /// writer lock, once the shadow has every aggregate at least as far as
     /// the live projection.
-    pub(super) async fn swap(
-        &mut self,
-        on_progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<(), RebuildError> {
-        self.catch_up(on_progress).await?;
+    pub(super) async fn swap(&mut self) -> Result<(), RebuildError> {
+        self.catch_up().await?;
         // The swap compares them with the live ones, and moves them in.
         self.projector.store_sequences().await?;
         shadow::complete(&self.pool, self.name, self.tables).await?;
-        self.catch_up(on_progress).await?;
+        self.catch_up().await?;
         for _ in 0..SWAP_ATTEMPTS {
             let mut tx = self.pool.begin().await?;
             tx.execute("SET LOCAL lock_timeout = '10s'").await?;
@@ -137,7 +131,7 @@ impl Fold {
             .await?;
             // The live runner waits for this lock until the swap ends.
             checkpoint::lock_writers(&mut tx, "public.projection_checkpoints", self.name).await?;
-            self.catch_up(on_progress).await?;
+            self.catch_up().await?;
             if live_ahead(&mut tx, self.name).await? > 0 {
                 tx.rollback().await?;
                 continue;
@@ -161,20 +155,13 @@ impl Fold {
 
     /// Folds batches into the shadow until the store has nothing more below
     /// its horizon.
-    async fn catch_up(
-        &mut self,
-        on_progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<(), RebuildError> {
+    async fn catch_up(&mut self) -> Result<(), RebuildError> {
         loop {
             let events = self.source.next_batch(self.options.batch_size).await?;
             if events.is_empty() {
                 return Ok(());
             }
             self.fold(&events).await?;
-            on_progress(Progress {
-                events_done: self.done,
-                events_total: self.total.max(self.done),
-            });
         }
     }
 

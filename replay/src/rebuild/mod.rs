@@ -4,11 +4,13 @@
 //! 1. Empty shadow copies of the projection's tables (and of the runner's
 //!    bookkeeping) are made in a schema of their own (`shadow`).
 //! 2. The projection's own code folds the whole store into them (`fold.rs`), in commit
-//!    order, in short batches, through a pool whose `search_path` puts the
+//!    order, in short batches read once for every projection rebuilt
+//!    together (the next batch is read while this one is folded), through
+//!    a pool whose `search_path` puts the
 //!    shadow schema first and whose `jobsprint.replay` setting silences
 //!    notifications.
-//! 3. The swap transaction locks the live checkpoint row (the live runner
-//!    waits), lets the shadow catch up with the stream, checks that the
+//! 3. The swap transaction takes the live projection's writer lock (the
+//!    live runner waits), lets the shadow catch up with the stream, checks that the
 //!    shadow has every aggregate at least as far as the live one, moves the
 //!    live tables out and the shadow ones in, and installs the shadow's
 //!    checkpoint and sequences. The live runner then goes on from there:
@@ -203,17 +205,17 @@ impl Rebuild {
     }
 
     /// Folds the store into the shadow tables and swaps them in, calling
-    /// `on_progress` after every batch; records the outcome.
+    /// `on_progress` after every batch; records the outcome. The store is
+    /// read as by [`rebuild_all`], so reading the next batch overlaps
+    /// folding this one.
     pub async fn run(
         self,
         options: &RebuildOptions,
         on_progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<RebuildReport, RebuildError> {
-        let started = Instant::now();
-        let folded = open(&self.pool, self.name, options, self.total)
-            .await
-            .map_err(|err| (0, err));
-        self.swap_and_finish(folded, on_progress, started).await
+        let pool = self.pool.clone();
+        let mut results = fold_together(&pool, vec![self], options, on_progress).await?;
+        results.pop().expect("one result per rebuild")
     }
 
     /// Swaps a folded shadow in (or not, when folding failed after `done`
@@ -221,12 +223,11 @@ impl Rebuild {
     async fn swap_and_finish(
         self,
         folded: Result<Fold, (u64, RebuildError)>,
-        on_progress: &mut (dyn FnMut(Progress) + Send),
         started: Instant,
     ) -> Result<RebuildReport, RebuildError> {
         let (done, result) = match folded {
             Ok(mut fold) => {
-                let swapped = fold.swap(on_progress).await;
+                let swapped = fold.swap().await;
                 let done = fold.done();
                 fold.close().await;
                 (done, swapped)
@@ -274,14 +275,24 @@ pub async fn rebuild_all(
             Err(err) => {
                 for rebuild in rebuilds {
                     let not_started = Err((0, RebuildError::NotStarted(err.to_string())));
-                    let _ = rebuild
-                        .swap_and_finish(not_started, &mut |_| {}, started)
-                        .await;
+                    let _ = rebuild.swap_and_finish(not_started, started).await;
                 }
                 return Err(err);
             }
         }
     }
+    fold_together(pool, rebuilds, options, on_progress).await
+}
+
+/// Folds one read of the store into the shadows of `rebuilds`, then swaps
+/// each in; see [`rebuild_all`].
+async fn fold_together(
+    pool: &PgPool,
+    rebuilds: Vec<Rebuild>,
+    options: &RebuildOptions,
+    on_progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Vec<Result<RebuildReport, RebuildError>>, RebuildError> {
+    let started = Instant::now();
     let total = rebuilds.iter().map(|r| r.total).max().unwrap_or(0);
     // Each fold runs in a task of its own (the projections' work spreads
     // over the cores, on their own connections) and gets every batch
@@ -290,7 +301,7 @@ pub async fn rebuild_all(
     let mut feeds = Vec::new();
     let mut tasks = Vec::new();
     for rebuild in &rebuilds {
-        let opened = open(pool, rebuild.name, options, rebuild.total).await;
+        let opened = open(pool, rebuild.name, options).await;
         let (feed, batches) = mpsc::channel::<SharedBatch>(2);
         feeds.push(feed);
         tasks.push(tokio::spawn(follow(opened, batches)));
@@ -317,7 +328,7 @@ pub async fn rebuild_all(
                     folded = Err((done, err));
                 }
             }
-            rebuild.swap_and_finish(folded, &mut |_| {}, started).await
+            rebuild.swap_and_finish(folded, started).await
         }
     });
     let results = futures::future::join_all(finishing).await;
@@ -376,19 +387,12 @@ async fn follow(
 }
 
 /// Opens the rebuild of one of [`REBUILDABLE`] with its own projection code.
-async fn open(
-    pool: &PgPool,
-    name: &str,
-    options: &RebuildOptions,
-    total: u64,
-) -> Result<Fold, RebuildError> {
+async fn open(pool: &PgPool, name: &str, options: &RebuildOptions) -> Result<Fold, RebuildError> {
     match name {
-        WorkflowsProjection::NAME => Fold::open(pool, WorkflowsProjection, options, total).await,
-        ExecutionsProjection::NAME => Fold::open(pool, ExecutionsProjection, options, total).await,
-        IntegrationsProjection::NAME => {
-            Fold::open(pool, IntegrationsProjection, options, total).await
-        }
-        AuditLogProjection::NAME => Fold::open(pool, AuditLogProjection, options, total).await,
+        WorkflowsProjection::NAME => Fold::open(pool, WorkflowsProjection, options).await,
+        ExecutionsProjection::NAME => Fold::open(pool, ExecutionsProjection, options).await,
+        IntegrationsProjection::NAME => Fold::open(pool, IntegrationsProjection, options).await,
+        AuditLogProjection::NAME => Fold::open(pool, AuditLogProjection, options).await,
         other => Err(RebuildError::Unknown(other.to_owned())),
     }
 }
