@@ -208,14 +208,7 @@ pub(crate) async fn commit_batch(
     projection: &str,
     batch: BatchRecord<'_>,
 ) -> Result<(), sqlx::Error> {
-    let mut types = Vec::with_capacity(batch.changed.len());
-    let mut ids = Vec::with_capacity(batch.changed.len());
-    let mut sequences = Vec::with_capacity(batch.changed.len());
-    for ((aggregate_type, aggregate_id), sequence) in batch.changed {
-        types.push(aggregate_type.as_str());
-        ids.push(aggregate_id.as_str());
-        sequences.push(*sequence);
-    }
+    let (types, ids, sequences) = sequence_columns(batch.changed);
     let applied = batch.applied.iter().map(|c| &c.event);
     let applied_types: Vec<&str> = applied.clone().map(|e| e.aggregate_type.as_str()).collect();
     let applied_ids: Vec<&str> = applied.clone().map(|e| e.aggregate_id.as_str()).collect();
@@ -311,6 +304,21 @@ pub(crate) async fn load_sequences(
         .collect()
 }
 
+/// `changed` as the columns of an `unnest`: types, ids, sequences.
+fn sequence_columns(changed: &HashMap<AggregateKey, i64>) -> (Vec<&str>, Vec<&str>, Vec<i64>) {
+    let mut columns = (
+        Vec::with_capacity(changed.len()),
+        Vec::with_capacity(changed.len()),
+        Vec::with_capacity(changed.len()),
+    );
+    for ((aggregate_type, aggregate_id), sequence) in changed {
+        columns.0.push(aggregate_type.as_str());
+        columns.1.push(aggregate_id.as_str());
+        columns.2.push(*sequence);
+    }
+    columns
+}
+
 /// Stores the last applied sequences of `changed`.
 pub(crate) async fn save_sequences(
     conn: &mut PgConnection,
@@ -320,14 +328,7 @@ pub(crate) async fn save_sequences(
     if changed.is_empty() {
         return Ok(());
     }
-    let mut types = Vec::with_capacity(changed.len());
-    let mut ids = Vec::with_capacity(changed.len());
-    let mut sequences = Vec::with_capacity(changed.len());
-    for ((aggregate_type, aggregate_id), sequence) in changed {
-        types.push(aggregate_type.as_str());
-        ids.push(aggregate_id.as_str());
-        sequences.push(*sequence);
-    }
+    let (types, ids, sequences) = sequence_columns(changed);
     sqlx::query(
         "INSERT INTO projection_aggregate_sequences (projection, aggregate_type, aggregate_id, last_sequence)
          SELECT $1, k.t, k.i, k.s FROM unnest($2::text[], $3::text[], $4::bigint[]) AS k(t, i, s)

@@ -7,9 +7,8 @@
 //! it, and only then saves its cursor under its [`Lease`], while it reads
 //! the next batch (published only once that save succeeded). A relay that
 //! dies between the acknowledgement and the save publishes that batch
-//! again: the
-//! duplicates are byte-identical records (unless a deployment in between
-//! added an upcaster for one of them: then the copy is in the newer
+//! again: the duplicates are byte-identical records (unless a deployment in
+//! between added an upcaster for one of them: then the copy is in the newer
 //! version, same `ce_id`), and consumers deduplicate by
 //! `(aggregate, sequence)` or position.
 //!
