@@ -224,15 +224,21 @@ impl<P: Projection> Projector<P> {
     /// (under the writer lock) and keeps them there from now on; nothing
     /// when they are already there.
     pub async fn store_sequences(&self) -> Result<(), sqlx::Error> {
-        let Some(kept) = self.lock_sequences().clone() else {
+        let Some(kept) = self.lock_sequences().take() else {
             return Ok(());
         };
-        let mut tx = self.pool.begin().await?;
-        checkpoint::lock(&mut tx, P::NAME).await?;
-        checkpoint::save_sequences(&mut tx, P::NAME, &kept).await?;
-        tx.commit().await?;
-        *self.lock_sequences() = None;
-        Ok(())
+        let stored = async {
+            let mut tx = self.pool.begin().await?;
+            checkpoint::lock(&mut tx, P::NAME).await?;
+            checkpoint::save_sequences(&mut tx, P::NAME, &kept).await?;
+            tx.commit().await
+        };
+        let result = stored.await;
+        if result.is_err() {
+            // Not stored: they stay in memory.
+            *self.lock_sequences() = Some(kept);
+        }
+        result
     }
 
     pub(crate) fn lock_sequences(&self) -> MutexGuard<'_, Option<HashMap<AggregateKey, i64>>> {
