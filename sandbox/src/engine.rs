@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use cpu_time::ThreadTime;
 use rquickjs::context::{intrinsic, EvalOptions};
-use rquickjs::{Context, Ctx, Exception, Function, Runtime, Type, Value};
+use rquickjs::{Context, Ctx, Exception, Function, Persistent, Runtime, Type, Value};
 
 use crate::console::{install_console, Logs};
 use crate::exception::{classify, describe, Phase};
@@ -21,7 +21,9 @@ const PRELUDE: &str = include_str!("prelude.js");
 /// out-of-memory error's message does not itself run out of memory.
 const DESCRIBE_HEADROOM: usize = 4 * 1024 * 1024;
 
-/// The ECMAScript built-ins the script gets. Left out on purpose: `Performance` (a timer).
+/// The ECMAScript built-ins the script gets, besides the base objects that every context has
+/// (`Object`, `Array`, `Math`, `BigInt`, ...). Left out on purpose: `Performance` (a timer) and
+/// `DOMException` (not ECMAScript).
 type Intrinsics = (
     intrinsic::Date,
     intrinsic::Eval,
@@ -32,7 +34,6 @@ type Intrinsics = (
     intrinsic::MapSet,
     intrinsic::TypedArrays,
     intrinsic::Promise,
-    intrinsic::BigInt,
     intrinsic::WeakRef,
 );
 
@@ -52,7 +53,7 @@ pub(crate) enum Stop {
     Wall,
 }
 
-/// Why [`evaluate`] stopped.
+/// Why an execution stopped before it had an output ([`evaluate`], [`run_jobs`] or [`to_json`]).
 enum Failure {
     /// A JavaScript exception is pending in the runtime; it is described after the context lock
     /// is released and the memory limit relaxed.
@@ -96,7 +97,15 @@ pub(crate) fn execute(job: &Job) -> Result<Outcome, SandboxError> {
         }
         handler_stop.get().is_some()
     })));
-    let result = ctx.with(|ctx| evaluate(&ctx, job, &stop));
+    let result = ctx.with(|ctx| evaluate(&ctx, job)).and_then(|returned| {
+        run_jobs(&rt, &stop)?;
+        ctx.with(|ctx| {
+            let returned = returned
+                .restore(&ctx)
+                .map_err(|e| failure(Phase::Output, e))?;
+            to_json(&ctx, returned, limits)
+        })
+    });
     // A script that ended between two interrupt polls is held to the same limits.
     let cpu_used = cpu_start.try_elapsed().unwrap_or(Duration::ZERO);
     if stop.get().is_none() && cpu_used >= cpu_limit {
@@ -159,11 +168,8 @@ fn set_up<'js>(
     })
 }
 
-fn evaluate<'js>(
-    ctx: &Ctx<'js>,
-    job: &Job,
-    stop: &Rc<Cell<Option<Stop>>>,
-) -> Result<serde_json::Value, Failure> {
+/// Compiles the user's function and calls it with the input; returns what it returned.
+fn evaluate<'js>(ctx: &Ctx<'js>, job: &Job) -> Result<Persistent<Value<'static>>, Failure> {
     // Line 1 of the user's source is line 2 of the compiled text.
     let wrapped = format!("(function (input) {{\n{}\n}})", job.source);
     let mut options = EvalOptions::default();
@@ -185,16 +191,24 @@ fn evaluate<'js>(
     let returned: Value = function
         .call((input,))
         .map_err(|e| failure(Phase::Run, e))?;
-    // Promise jobs the script queued run now (still interruptible); they cannot change the
-    // output but may log.
-    while stop.get().is_none() && ctx.execute_pending_job() {
-        let pending = ctx.catch();
-        if pending.type_of() != Type::Uninitialized {
-            let _ = ctx.throw(pending);
-            return Err(Failure::Exception(Phase::Jobs));
+    Ok(Persistent::save(ctx, returned))
+}
+
+/// Runs the promise jobs the script queued (still interruptible). They cannot change what the
+/// script returned but may log, and a job that throws fails the execution.
+///
+/// Through the runtime, outside the context lock: `Ctx::execute_pending_job` clears the
+/// exception of a job that throws, so a job running out of memory would go unnoticed.
+fn run_jobs(rt: &Runtime, stop: &Cell<Option<Stop>>) -> Result<(), Failure> {
+    while stop.get().is_none() {
+        match rt.execute_pending_job() {
+            Ok(true) => {}
+            Ok(false) => break,
+            // The exception is left pending in the (only) context, for `describe`.
+            Err(_) => return Err(Failure::Exception(Phase::Jobs)),
         }
     }
-    to_json(ctx, returned, &job.limits)
+    Ok(())
 }
 
 /// Serialises the script's result, rejecting what JSON cannot represent.

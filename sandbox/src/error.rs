@@ -29,8 +29,9 @@ pub enum SandboxError {
         /// The limit that was hit.
         limit: Duration,
     },
-    /// The script tried to allocate more than its memory limit. (An uncaught `throw null` is
-    /// reported this way too: QuickJS throws `null` when memory is too short to build an error.)
+    /// The script tried to allocate more than its memory limit, or built a string longer than
+    /// the limit could ever hold. (An uncaught `throw null` or message-less `InternalError` is
+    /// reported this way too: QuickJS throws those when memory is too short to build its error.)
     #[error("script exceeded its memory limit of {limit} bytes")]
     MemoryLimit {
         /// The memory limit, in bytes.

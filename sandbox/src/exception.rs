@@ -73,9 +73,7 @@ pub(crate) fn classify(
     limits: &Limits,
 ) -> SandboxError {
     let name = thrown.name.as_deref().unwrap_or("");
-    // An uncaught `throw null` written by the user is reported as running out of memory too:
-    // the two cannot be told apart once the stack has unwound, and the former is rare.
-    if thrown.null || (name == "InternalError" && thrown.message == "out of memory") {
+    if is_out_of_memory(&thrown, limits) {
         return SandboxError::MemoryLimit {
             limit: limits.memory_bytes,
         };
@@ -111,6 +109,34 @@ pub(crate) fn classify(
             message,
             stack: thrown.stack.as_deref().map(rebase_stack),
         },
+    }
+}
+
+/// Longest string QuickJS builds, in characters (its `JS_STRING_LEN_MAX`).
+const MAX_STRING_LENGTH: usize = (1 << 30) - 1;
+
+/// Whether the exception means that the script ran out of memory.
+///
+/// QuickJS throws `InternalError: out of memory`. When memory is too short for that message,
+/// the error has no message of its own (or QuickJS's fallback, "Invalid error message"), and
+/// when even the error object cannot be allocated, QuickJS throws `null`. An uncaught
+/// `throw null` or message-less `InternalError` written by the user is reported as running out
+/// of memory too: they cannot be told apart once the stack has unwound, and are rare.
+///
+/// `InternalError: string too long` counts as well when the memory limit could never hold such a
+/// string: concatenation builds ropes, so `s = s + s` reaches the maximum length without
+/// allocating the characters (which would have exhausted the memory long before).
+fn is_out_of_memory(thrown: &Thrown, limits: &Limits) -> bool {
+    if thrown.null {
+        return true;
+    }
+    if thrown.name.as_deref() != Some("InternalError") {
+        return false;
+    }
+    match thrown.message.as_str() {
+        "out of memory" | "" | "Invalid error message" => true,
+        "string too long" => limits.memory_bytes <= MAX_STRING_LENGTH,
+        _ => false,
     }
 }
 

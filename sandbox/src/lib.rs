@@ -46,12 +46,14 @@
 //! typed array, parsing a long `eval` string) can therefore overrun the CPU limit by a bounded
 //! amount. The native `Array.prototype` methods, whose loops run to an arbitrary `length`
 //! (`[].indexOf.call({ length: 2 ** 53 - 1 }, 1)`), are wrapped before the user's code runs so
-//! that such loops go through JavaScript calls that are polled (see `src/prelude.js`). What
-//! cannot be bounded in-process is QuickJS's regular-expression engine: a catastrophically
-//! backtracking pattern (`/(a+)+$/` on a long non-matching string) runs without polling. For that
-//! case [`run`] stops waiting after [`Limits::wall_time`] plus a second and reports
-//! [`SandboxError::TimeLimit`], but the thread keeps running until the match ends; see
-//! [`abandoned_threads`].
+//! that such loops go through JavaScript calls that are polled (see `src/prelude.js`). The
+//! regular-expression engine polls the handler too, so a catastrophically backtracking pattern
+//! (`/(a+)+$/` on a long non-matching string) stops at the CPU limit. What cannot be bounded
+//! in-process is native code that runs long without polling: converting a huge `BigInt` to a
+//! string takes seconds (about two for a million bits), and one expression can chain several
+//! conversions. For that case [`run`] stops waiting after [`Limits::wall_time`] plus a second
+//! and reports [`SandboxError::TimeLimit`], but the thread keeps running until the native code
+//! returns; see [`abandoned_threads`].
 
 mod console;
 mod engine;
@@ -103,7 +105,7 @@ pub fn abandoned_threads() -> usize {
 /// * `wall_time` is a wall-clock backstop checked the same way (it matters when the machine is
 ///   overloaded); in addition [`run`] stops waiting `wall_time` + 1 s after the start and
 ///   reports [`SandboxError::TimeLimit`] even if the engine is stuck in native code that does
-///   not poll the interrupt handler (e.g. a catastrophically backtracking regular expression). In
+///   not poll the interrupt handler (e.g. chained conversions of a huge `BigInt` to strings). In
 ///   that case the thread is detached and keeps running until the native code returns.
 /// * `memory_bytes` is QuickJS's allocator limit for the whole runtime (input, heap, strings).
 /// * `stack_bytes` is QuickJS's stack-depth limit; deep recursion becomes

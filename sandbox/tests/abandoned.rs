@@ -25,15 +25,16 @@ async fn wait_for_no_abandoned_threads(within: Duration) -> Duration {
 async fn stuck_and_cancelled_executions_are_accounted_for() {
     assert_eq!(abandoned_threads(), 0);
 
-    // QuickJS's regexp engine does not poll the interrupt handler: exponential backtracking
-    // (about ten seconds of CPU here) runs past both time limits. The watchdog answers after
-    // `wall_time` + 1 s with the wall limit; the thread is abandoned until the match ends.
+    // QuickJS does not poll the interrupt handler while it converts a BigInt to a string: three
+    // conversions of a million-bit number (about two seconds of CPU each here) run past both
+    // time limits. The watchdog answers after `wall_time` + 1 s with the wall limit; the thread
+    // is abandoned until the conversions end.
     let limits = Limits {
         cpu_time: Duration::from_millis(100),
         wall_time: Duration::from_millis(200),
         ..Limits::default()
     };
-    let source = "return /(a+)+$/.test('a'.repeat(26) + 'b');";
+    let source = "const x = 1n << 1000000n; return ('' + x + x + x).length;";
     let started = Instant::now();
     let error = run(source, &json!(null), &limits).await.unwrap_err();
     assert_eq!(

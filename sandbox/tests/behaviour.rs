@@ -75,7 +75,8 @@ async fn syntax_error_reports_message_and_position() {
         } => {
             assert!(message.contains("unexpected token"), "{message}");
             assert_eq!(line, Some(3));
-            assert_eq!(column, Some(3));
+            // The unexpected token: the `;` after `=`.
+            assert_eq!(column, Some(11));
         }
         other => panic!("expected Syntax, got {other:?}"),
     }
@@ -112,6 +113,34 @@ async fn thrown_errors_report_message_and_stack() {
     let error = fails("null.x").await;
     assert!(error.to_string().contains("TypeError"), "{error}");
     assert!(!error.retryable());
+}
+
+#[tokio::test]
+async fn an_exception_in_a_queued_job_fails_the_execution() {
+    match fails("queueMicrotask(() => { throw new RangeError('in a job'); }); return 1;").await {
+        SandboxError::Thrown { message, stack } => {
+            assert_eq!(message, "RangeError: in a job");
+            assert!(stack.is_some_and(|s| s.contains("(code:1:")));
+        }
+        other => panic!("expected Thrown, got {other:?}"),
+    }
+    let error =
+        fails("queueMicrotask(() => {}); queueMicrotask(() => { throw 5; }); return 1;").await;
+    assert_eq!(
+        error,
+        SandboxError::Thrown {
+            message: "5".to_owned(),
+            stack: None
+        }
+    );
+    // A rejected promise is not an exception of a job: nothing waits for it.
+    let outcome = ok(
+        "Promise.reject(new Error('a')); Promise.resolve().then(() => { throw new Error('b'); });
+        return 2;",
+        json!(null),
+    )
+    .await;
+    assert_eq!(outcome.output, json!(2));
 }
 
 #[tokio::test]
