@@ -220,7 +220,7 @@ fn check(budget: &Budget, value: &Val) -> Option<Trip> {
         return Some(Trip::Steps);
     }
     if budget.cancel.load(Ordering::Relaxed)
-        || (steps % 32 == 0 && Instant::now() >= budget.deadline)
+        || (steps.is_multiple_of(32) && Instant::now() >= budget.deadline)
     {
         return Some(Trip::Time);
     }
