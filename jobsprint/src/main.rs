@@ -9,6 +9,12 @@ mod projectors;
 mod replay;
 mod telemetry;
 
+/// mimalloc: folding and serving allocate a small map or string per JSON
+/// field of every event, where glibc's allocator spends a tenth of the
+/// process's time (docs/adr/0015-rebuilds.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 
 use anyhow::Context as _;

@@ -115,9 +115,13 @@ impl Fold {
     /// the live projection.
     pub(super) async fn swap(&mut self) -> Result<(), RebuildError> {
         self.catch_up().await?;
-        // The swap compares them with the live ones, and moves them in.
-        self.projector.store_sequences().await?;
-        shadow::complete(&self.pool, self.name, self.tables).await?;
+        // The swap compares the sequences with the live ones, and moves
+        // them in. Written while the indexes are built: other tables, other
+        // connections.
+        tokio::try_join!(
+            async { Ok::<_, RebuildError>(self.projector.store_sequences().await?) },
+            async { Ok(shadow::complete(&self.pool, self.name, self.tables).await?) },
+        )?;
         self.catch_up().await?;
         for _ in 0..SWAP_ATTEMPTS {
             let mut tx = self.pool.begin().await?;

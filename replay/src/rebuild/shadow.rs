@@ -239,11 +239,19 @@ pub(crate) async fn swap(
         conn.execute(format!("ALTER TABLE {shadow}.{table} SET SCHEMA public").as_str())
             .await?;
     }
+    // The shadow has every aggregate of the live projection at least as far
+    // (checked under the same lock, `live_ahead`), so the live sequences
+    // only need the shadow's where they differ: while the live projection
+    // runs, that is a few rows, not one per aggregate.
     let statements = [
-        "DELETE FROM public.projection_aggregate_sequences WHERE projection = $1".to_owned(),
         format!(
-            "INSERT INTO public.projection_aggregate_sequences
-             SELECT * FROM {shadow}.projection_aggregate_sequences WHERE projection = $1"
+            "INSERT INTO public.projection_aggregate_sequences AS live
+                    (projection, aggregate_type, aggregate_id, last_sequence)
+             SELECT projection, aggregate_type, aggregate_id, last_sequence
+               FROM {shadow}.projection_aggregate_sequences WHERE projection = $1
+             ON CONFLICT (projection, aggregate_type, aggregate_id)
+                DO UPDATE SET last_sequence = EXCLUDED.last_sequence
+                WHERE live.last_sequence <> EXCLUDED.last_sequence"
         ),
         "DELETE FROM public.projection_dead_letters WHERE projection = $1".to_owned(),
         format!(
