@@ -101,3 +101,58 @@ async fn a_shared_pass_keeps_going_when_one_projection_halts(pool: PgPool) {
     );
     assert_eq!(leftover_schemas(&pool).await, 0);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_rebuild_while_the_live_projections_are_down_moves_their_sequences_on(pool: PgPool) {
+    let tenants = history(&pool, 1).await;
+    let commands = commands(&pool);
+    let renamed = published(&commands, tenants[0], "Before").await;
+    let live = Live::start(&pool, PoisonPolicy::Stop).await;
+    caught_up(&pool).await;
+    live.stop().await;
+    // Written while the live projections are down: the rebuild's shadow
+    // gets further than the live sequences of this workflow, and has an
+    // aggregate they never saw.
+    let rename = |name: &str| domain::workflow::WorkflowCommand::Rename { name: name.into() };
+    workflow(&commands, tenants[0], renamed, rename("During")).await;
+    published(&commands, tenants[1], "New").await;
+
+    for result in rebuild::rebuild_all(&pool, &REBUILDABLE, &RebuildOptions::default(), &mut |_| {})
+        .await
+        .unwrap()
+    {
+        result.unwrap();
+    }
+    let expected: i64 =
+        sqlx::query_scalar("SELECT max(sequence) FROM events WHERE aggregate_id = $1")
+            .bind(renamed.to_string())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let live_sequences: Vec<i64> = sqlx::query_scalar(
+        "SELECT last_sequence FROM projection_aggregate_sequences
+          WHERE aggregate_id = $1 ORDER BY projection",
+    )
+    .bind(renamed.to_string())
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        live_sequences,
+        [expected, expected],
+        "audit_log and workflows have the workflow where the rebuild left it"
+    );
+
+    // The live runners go on from there: the next event is neither a gap
+    // nor a redelivery.
+    let live = Live::start(&pool, PoisonPolicy::Stop).await;
+    workflow(&commands, tenants[0], renamed, rename("After")).await;
+    caught_up(&pool).await;
+    let name: String = sqlx::query_scalar("SELECT name FROM workflows WHERE id = $1")
+        .bind(renamed.0)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "After");
+    live.stop().await;
+}
