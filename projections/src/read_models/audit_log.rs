@@ -116,36 +116,86 @@ impl Rows {
         Ok(())
     }
 
+    /// Writes the rows with one `COPY … FROM STDIN` in PostgreSQL's binary
+    /// format: no fifteen arrays to parse and unnest into a tuple store
+    /// first, as an `INSERT … SELECT FROM unnest(…)` has (one row per event:
+    /// a rebuild of `audit_log` alone went from 53,000–65,000 to
+    /// 65,000–78,000 events/s, docs/adr/0015-rebuilds.md).
     async fn insert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO audit_log (global_position, event_id, tenant_id, actor, action,
-                                    aggregate_type, aggregate_id, sequence, recorded_at,
-                                    command_id, correlation_id, causation_id, trace_id,
-                                    client_ip, user_agent)
-             SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
-                                  $6::text[], $7::text[], $8::bigint[], $9::timestamptz[],
-                                  $10::uuid[], $11::uuid[], $12::uuid[], $13::text[],
-                                  $14::text[], $15::text[])",
-        )
-        .bind(&self.global_position)
-        .bind(&self.event_id)
-        .bind(&self.tenant_id)
-        .bind(&self.actor)
-        .bind(&self.action)
-        .bind(&self.aggregate_type)
-        .bind(&self.aggregate_id)
-        .bind(&self.sequence)
-        .bind(&self.recorded_at)
-        .bind(&self.command_id)
-        .bind(&self.correlation_id)
-        .bind(&self.causation_id)
-        .bind(&self.trace_id)
-        .bind(&self.client_ip)
-        .bind(&self.user_agent)
-        .execute(conn)
-        .await
-        .map(drop)
+        let data = self.copy_data();
+        let mut copy = conn
+            .copy_in_raw(
+                "COPY audit_log (global_position, event_id, tenant_id, actor, action,
+                                 aggregate_type, aggregate_id, sequence, recorded_at,
+                                 command_id, correlation_id, causation_id, trace_id,
+                                 client_ip, user_agent)
+                 FROM STDIN (FORMAT binary)",
+            )
+            .await?;
+        if let Err(err) = copy.send(data).await {
+            let _ = copy.abort(err.to_string()).await;
+            return Err(err);
+        }
+        copy.finish().await.map(drop)
     }
+
+    /// The rows in COPY's binary format: a header, then per row its field
+    /// count and each field as a length and its binary value (-1 for NULL),
+    /// then a trailer.
+    fn copy_data(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.global_position.len() * 320);
+        out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        out.extend_from_slice(&0_i32.to_be_bytes()); // flags
+        out.extend_from_slice(&0_i32.to_be_bytes()); // header extension
+        for row in 0..self.global_position.len() {
+            out.extend_from_slice(&15_i16.to_be_bytes());
+            field(&mut out, Some(&self.global_position[row].to_be_bytes()));
+            field(&mut out, Some(self.event_id[row].as_bytes()));
+            field(&mut out, Some(self.tenant_id[row].as_bytes()));
+            field(&mut out, Some(self.actor[row].as_bytes()));
+            field(&mut out, Some(self.action[row].as_bytes()));
+            field(&mut out, Some(self.aggregate_type[row].as_bytes()));
+            field(&mut out, Some(self.aggregate_id[row].as_bytes()));
+            field(&mut out, Some(&self.sequence[row].to_be_bytes()));
+            field(&mut out, Some(&timestamptz(self.recorded_at[row])));
+            field(
+                &mut out,
+                self.command_id[row].as_ref().map(|id| &id.as_bytes()[..]),
+            );
+            field(
+                &mut out,
+                self.correlation_id[row]
+                    .as_ref()
+                    .map(|id| &id.as_bytes()[..]),
+            );
+            field(
+                &mut out,
+                self.causation_id[row].as_ref().map(|id| &id.as_bytes()[..]),
+            );
+            field(&mut out, self.trace_id[row].as_deref().map(str::as_bytes));
+            field(&mut out, self.client_ip[row].as_deref().map(str::as_bytes));
+            field(&mut out, self.user_agent[row].as_deref().map(str::as_bytes));
+        }
+        out.extend_from_slice(&(-1_i16).to_be_bytes());
+        out
+    }
+}
+
+/// One field of a binary COPY row.
+fn field(out: &mut Vec<u8>, value: Option<&[u8]>) {
+    match value {
+        Some(bytes) => {
+            out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+            out.extend_from_slice(bytes);
+        }
+        None => out.extend_from_slice(&(-1_i32).to_be_bytes()),
+    }
+}
+
+/// A `timestamptz` in binary: microseconds since 2000-01-01 00:00 UTC.
+fn timestamptz(at: DateTime<Utc>) -> [u8; 8] {
+    const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+    (at.timestamp_micros() - POSTGRES_EPOCH_MICROS).to_be_bytes()
 }
 
 fn text_at<'a>(meta: &'a Value, key: &str) -> Option<&'a str> {
