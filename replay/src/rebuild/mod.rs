@@ -174,6 +174,23 @@ pub struct Rebuild {
 /// time, across processes) and records the rebuild as running, so that the
 /// `projections` query shows it at once.
 pub async fn prepare(pool: &PgPool, projection: &str) -> Result<Rebuild, RebuildError> {
+    prepare_counted(pool, projection, store_size(pool).await?).await
+}
+
+/// The events in the store.
+async fn store_size(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM public.events")
+        .fetch_one(pool)
+        .await?;
+    Ok(total as u64)
+}
+
+/// [`prepare`] with the store's size already counted.
+async fn prepare_counted(
+    pool: &PgPool,
+    projection: &str,
+    total: u64,
+) -> Result<Rebuild, RebuildError> {
     let Some(name) = REBUILDABLE.iter().copied().find(|name| *name == projection) else {
         return Err(RebuildError::Unknown(projection.to_owned()));
     };
@@ -186,15 +203,12 @@ pub async fn prepare(pool: &PgPool, projection: &str) -> Result<Rebuild, Rebuild
     if !locked {
         return Err(RebuildError::AlreadyRunning(name.to_owned()));
     }
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM public.events")
-        .fetch_one(pool)
-        .await?;
-    progress::begin(pool, name, total).await?;
+    progress::begin(pool, name, total as i64).await?;
     Ok(Rebuild {
         pool: pool.clone(),
         name,
         lock,
-        total: total as u64,
+        total,
     })
 }
 
@@ -269,8 +283,9 @@ pub async fn rebuild_all(
 ) -> Result<Vec<Result<RebuildReport, RebuildError>>, RebuildError> {
     let started = Instant::now();
     let mut rebuilds = Vec::new();
+    let total = store_size(pool).await?;
     for name in projections {
-        match prepare(pool, name).await {
+        match prepare_counted(pool, name, total).await {
             Ok(rebuild) => rebuilds.push(rebuild),
             Err(err) => {
                 for rebuild in rebuilds {
