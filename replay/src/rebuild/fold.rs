@@ -119,8 +119,8 @@ impl Fold {
         // them in. Written while the indexes are built: other tables, other
         // connections.
         tokio::try_join!(
-            async { Ok::<_, RebuildError>(self.projector.store_sequences().await?) },
-            async { Ok(shadow::complete(&self.pool, self.name, self.tables).await?) },
+            self.projector.store_sequences(),
+            shadow::complete(&self.pool, self.name, self.tables),
         )?;
         self.catch_up().await?;
         for _ in 0..SWAP_ATTEMPTS {
